@@ -1,0 +1,3 @@
+"""perffarm: a self-hosted performance farm."""
+
+__version__ = "0.1.0"

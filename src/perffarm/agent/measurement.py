@@ -1,0 +1,104 @@
+"""The measurement plug-in contract.
+
+A measurement is a class with an ``Options`` pydantic model (its keys in the suite YAML,
+checked before anything runs) and the lifecycle ``setup -> start -> stop -> collect``, with
+``teardown`` always called last, whatever happened before. Built-ins are registered through
+the ``perffarm.measurements`` entry point group exactly as a third party's would be.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from perffarm.agent.experiment import Experiment
+
+ENTRY_POINT_GROUP = "perffarm.measurements"
+
+
+class MeasurementOptions(BaseModel):
+    """Base of every measurement's options: unknown keys are mistakes, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    repeat: int | None = None
+    warmup: int | None = None
+
+
+@dataclass
+class MeasurementContext:
+    """What the runner tells a measurement about the run it is part of."""
+
+    suite_dir: Path
+    work_dir: Path
+    default_repeat: int = 5
+    default_warmup: int = 1
+    variables: dict[str, Any] = field(default_factory=dict)
+    render: Any = None  # callable(str) -> str expanding {{ secure.x }} and friends
+    stop_event: threading.Event = field(default_factory=threading.Event)
+
+    def expand(self, text: str) -> str:
+        """Fill ``{{ ... }}`` placeholders; the result may hold secrets: never record it."""
+        return self.render(text) if self.render else text
+
+
+class Measurement:
+    """Base class; override the phases you need. Each phase gets the same Experiment."""
+
+    type_name: ClassVar[str] = ""
+    Options: ClassVar[type[MeasurementOptions]] = MeasurementOptions
+
+    def __init__(self, name: str, options: MeasurementOptions, context: MeasurementContext):
+        self.name = name
+        self.options = options
+        self.context = context
+
+    @property
+    def repeat(self) -> int:
+        return self.options.repeat if self.options.repeat is not None else self.context.default_repeat
+
+    @property
+    def warmup(self) -> int:
+        return self.options.warmup if self.options.warmup is not None else self.context.default_warmup
+
+    def setup(self, experiment: Experiment) -> None:
+        """Prepare (create files, start servers); not measured."""
+
+    def start(self, experiment: Experiment) -> None:
+        """Begin the measured work; may do all of it for a synchronous workload."""
+
+    def stop(self, experiment: Experiment) -> None:
+        """End the measured work."""
+
+    def collect(self, experiment: Experiment) -> None:
+        """Turn what was measured into results, tables and attachments."""
+
+    def teardown(self, experiment: Experiment) -> None:
+        """Always runs, after success, failure or Ctrl-C: release what setup took."""
+
+
+class UnknownMeasurementType(LookupError):
+    pass
+
+
+def measurement_type_names() -> list[str]:
+    """Every installed measurement type, built-in or third-party."""
+    return sorted({entry.name for entry in entry_points(group=ENTRY_POINT_GROUP)})
+
+
+def load_measurement_type(name: str) -> type[Measurement]:
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        if entry.name == name:
+            cls = entry.load()
+            if not (isinstance(cls, type) and issubclass(cls, Measurement)):
+                raise UnknownMeasurementType(
+                    f"the measurement type {name!r} ({entry.value}) is not a Measurement subclass"
+                )
+            return cls
+    known = ", ".join(measurement_type_names())
+    raise UnknownMeasurementType(f"unknown measurement type {name!r} (known: {known})")

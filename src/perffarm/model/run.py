@@ -1,0 +1,310 @@
+"""The run document: one JSON document per run, the contract between every part of perffarm.
+
+It is the wire format (agent -> server), the export format, and what the local store keeps.
+Every change to it is versioned through ``SCHEMA_VERSION``; readers refuse a version they do
+not know instead of guessing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+SCHEMA_VERSION = "perffarm.run/1"
+
+# Parameter values stay scalar so that a series key (params included) is hashable and
+# comparable across runs and databases.
+ParamValue = str | int | float | bool
+JsonValue = Any
+
+
+class _Strict(BaseModel):
+    """Unknown fields are refused: a typo in an uploaded document is an error, not lost data."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Direction(StrEnum):
+    """Which way is better for a metric."""
+
+    LOWER = "lower"
+    HIGHER = "higher"
+
+
+class RunStatus(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    BUILD_FAILED = "build-failed"
+
+
+class MeasurementStatus(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    SKIPPED = "skipped"
+
+
+class Source(_Strict):
+    """Where the code under test came from."""
+
+    repository: str | None = None
+    branch: str | None = None
+    commit: str | None = None
+    commit_time: AwareDatetime | None = None
+    dirty: bool | None = None
+    subject: str | None = Field(default=None, description="First line of the commit message.")
+
+
+class ConfidenceInterval(_Strict):
+    low: float
+    high: float
+    level: float = 0.95
+
+
+class Summary(_Strict):
+    """Statistics computed from a result's samples (see perffarm.analysis.statistics)."""
+
+    n: int = Field(ge=0)
+    mean: float | None = None
+    median: float | None = None
+    stdev: float | None = None
+    min: float | None = None
+    max: float | None = None
+    cv: float | None = Field(default=None, description="Coefficient of variation, stdev/mean.")
+    mean_ci: ConfidenceInterval | None = Field(
+        default=None, description="Confidence interval of the mean (Student's t)."
+    )
+    median_ci: ConfidenceInterval | None = Field(
+        default=None, description="Distribution-free confidence interval of the median."
+    )
+    q1: float | None = None
+    q3: float | None = None
+    outliers: int = Field(default=0, description="Samples outside 1.5 IQR of the quartiles.")
+    warnings: list[str] = Field(default_factory=list)
+
+
+def _finite(values: list[float]) -> list[float]:
+    for value in values:
+        if not math.isfinite(value):
+            raise ValueError("samples must be finite numbers (no NaN or infinity)")
+    return values
+
+
+class Result(_Strict):
+    """One measured quantity of one benchmark, with every repetition kept."""
+
+    benchmark: str = Field(min_length=1)
+    params: dict[str, ParamValue] = Field(default_factory=dict)
+    metric: str = Field(min_length=1)
+    unit: str = Field(description="Normalised unit: s, bytes, 1/s, %, or a free unit.")
+    direction: Direction = Direction.LOWER
+    samples: list[float] = Field(default_factory=list)
+    warmup_samples: list[float] = Field(default_factory=list)
+    summary: Summary | None = None
+    original_unit: str | None = Field(
+        default=None, description="The unit the tool reported, when it was converted."
+    )
+    measurement: str | None = Field(default=None, description="The measurement that made it.")
+    extra: dict[str, JsonValue] = Field(default_factory=dict)
+
+    _check_samples = field_validator("samples", "warmup_samples")(_finite)
+
+    def series_key(self) -> tuple[str, str, str]:
+        """The part of a series identity that a result carries itself."""
+        return (self.benchmark, canonical_params(self.params), self.metric)
+
+
+def canonical_params(params: dict[str, ParamValue]) -> str:
+    """A stable text form of params, equal for equal params whatever their order."""
+    return json.dumps(params, sort_keys=True, separators=(",", ":"))
+
+
+class Table(_Strict):
+    """A free-form experiment table: field names and rows."""
+
+    name: str
+    fields: list[str] = Field(min_length=1)
+    rows: list[list[JsonValue]] = Field(default_factory=list)
+    measurement: str | None = None
+
+    @model_validator(mode="after")
+    def _rows_match_fields(self) -> Table:
+        for index, row in enumerate(self.rows):
+            if len(row) != len(self.fields):
+                raise ValueError(
+                    f"table {self.name!r} row {index} has {len(row)} values "
+                    f"for {len(self.fields)} fields"
+                )
+        return self
+
+
+class Attachment(_Strict):
+    """A file kept with the run (a log, an output file). Content travels base64-encoded."""
+
+    name: str = Field(min_length=1)
+    media_type: str = "application/octet-stream"
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    content: str = Field(description="Base64 of the bytes.")
+    measurement: str | None = None
+
+    @classmethod
+    def from_bytes(
+        cls,
+        name: str,
+        data: bytes,
+        media_type: str = "application/octet-stream",
+        measurement: str | None = None,
+    ) -> Attachment:
+        return cls(
+            name=name,
+            media_type=media_type,
+            size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            content=base64.b64encode(data).decode("ascii"),
+            measurement=measurement,
+        )
+
+    def data(self) -> bytes:
+        return base64.b64decode(self.content)
+
+    @model_validator(mode="after")
+    def _content_matches(self) -> Attachment:
+        data = base64.b64decode(self.content, validate=True)
+        if len(data) != self.size:
+            raise ValueError(f"attachment {self.name!r}: size {self.size} but {len(data)} bytes")
+        if hashlib.sha256(data).hexdigest() != self.sha256:
+            raise ValueError(f"attachment {self.name!r}: sha256 does not match its content")
+        return self
+
+
+class Series(_Strict):
+    """A time series sampled during the run; ``t`` is seconds since the run started."""
+
+    name: str
+    unit: str
+    t: list[float] = Field(default_factory=list)
+    values: list[float] = Field(default_factory=list)
+    measurement: str | None = None
+
+    @model_validator(mode="after")
+    def _same_length(self) -> Series:
+        if len(self.t) != len(self.values):
+            raise ValueError(f"series {self.name!r}: {len(self.t)} times, {len(self.values)} values")
+        return self
+
+
+class Environment(_Strict):
+    """What the collectors found, one section per collector, and the comparability hash."""
+
+    sections: dict[str, dict[str, JsonValue]] = Field(default_factory=dict)
+    errors: dict[str, str] = Field(
+        default_factory=dict, description="Collectors that failed, with their error."
+    )
+    fingerprint: str = Field(default="", description="Hash of the keys in fingerprint_keys.")
+    fingerprint_keys: list[str] = Field(default_factory=list)
+
+    def get(self, dotted: str) -> JsonValue:
+        """Look up ``section.key`` (e.g. ``cpu.model``); None when absent."""
+        section, _, key = dotted.partition(".")
+        value: Any = self.sections.get(section)
+        for part in key.split(".") if key else []:
+            if not isinstance(value, dict):
+                return None
+            value = value.get(part)
+        return value
+
+
+class BuildStep(_Strict):
+    name: str
+    command: str | None = None
+    seconds: float | None = None
+    exit_status: int | None = None
+    log_attachment: str | None = None
+
+
+class Build(_Strict):
+    directory: str | None = None
+    steps: list[BuildStep] = Field(default_factory=list)
+    succeeded: bool = True
+
+
+class MeasurementRecord(_Strict):
+    """How one measurement of the suite went."""
+
+    name: str
+    type: str
+    status: MeasurementStatus
+    error: str | None = None
+    started_at: AwareDatetime | None = None
+    finished_at: AwareDatetime | None = None
+    params: dict[str, ParamValue] = Field(default_factory=dict)
+    options: dict[str, JsonValue] = Field(
+        default_factory=dict, description="Options as written in the suite (secrets unexpanded)."
+    )
+
+
+class Agent(_Strict):
+    name: str = "perffarm"
+    version: str
+    command: list[str] = Field(default_factory=list)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class RunDocument(_Strict):
+    """One run of a suite on one machine."""
+
+    schema_: Literal["perffarm.run/1"] = Field(default=SCHEMA_VERSION, alias="schema")
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, description="Made by the agent; idempotency key.")
+    project: str = Field(min_length=1)
+    tag: str | None = None
+    suite: str | None = Field(default=None, description="Name of the suite file.")
+    started_at: AwareDatetime = Field(default_factory=_now)
+    finished_at: AwareDatetime | None = None
+    status: RunStatus = RunStatus.OK
+    error: str | None = None
+    machine: str = Field(min_length=1)
+    source: Source = Field(default_factory=Source)
+    environment: Environment = Field(default_factory=Environment)
+    build: Build | None = None
+    measurements: list[MeasurementRecord] = Field(default_factory=list)
+    results: list[Result] = Field(default_factory=list)
+    tables: list[Table] = Field(default_factory=list)
+    attachments: list[Attachment] = Field(default_factory=list)
+    series: list[Series] = Field(default_factory=list)
+    params: dict[str, ParamValue] = Field(default_factory=dict)
+    agent: Agent | None = None
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        return self.model_dump_json(by_alias=True, indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> RunDocument:
+        return cls.model_validate_json(text)
+
+
+def run_json_schema() -> dict[str, Any]:
+    """JSON Schema of the run document, generated from the models."""
+    schema = RunDocument.model_json_schema(by_alias=True, mode="serialization")
+    schema["$id"] = f"https://perffarm.dev/schema/{SCHEMA_VERSION}.json"
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema

@@ -1,0 +1,62 @@
+"""Fixtures shared by every test folder.
+
+PostgreSQL tests use the server at 127.0.0.1:5432 (trust auth). Each test gets a database
+of its own, created here and dropped afterwards. Without that server they skip, unless
+PERFFARM_REQUIRE_POSTGRES=1 (set by .ci/run), which turns the skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "PERFFARM_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+)
+REQUIRE_POSTGRES = os.environ.get("PERFFARM_REQUIRE_POSTGRES") == "1"
+
+
+def _postgres_unavailable(reason: str) -> None:
+    if REQUIRE_POSTGRES:
+        pytest.fail(f"PostgreSQL is required (PERFFARM_REQUIRE_POSTGRES=1) but {reason}")
+    pytest.skip(f"PostgreSQL not available: {reason}")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A SQLAlchemy URL of a new, empty PostgreSQL database, dropped after the test."""
+    try:
+        import psycopg
+    except ImportError:
+        _postgres_unavailable("psycopg is not installed")
+    name = f"perffarm_test_{secrets.token_hex(6)}"
+    try:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        _postgres_unavailable(str(exc).strip().splitlines()[0])
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    """Path of a fresh local store in the test's temporary directory."""
+    return tmp_path / "store.db"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the real user's store, config or credentials."""
+    monkeypatch.setenv("PERFFARM_STORE", str(tmp_path / "default-store.db"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+

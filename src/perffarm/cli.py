@@ -56,7 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; user errors become one line on stderr and an exit code."""
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="perffarm", standalone_mode=False)
+        # Without standalone mode, click hands back the code of a typer.Exit as the result.
+        outcome = command.main(args=argv, prog_name="perffarm", standalone_mode=False)
+        if isinstance(outcome, int):
+            return outcome
     except UserError as exc:
         report_error(str(exc))
         return exc.exit_code

@@ -17,6 +17,9 @@ EXIT_USAGE = 2
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
+if not console.is_terminal and "COLUMNS" not in __import__("os").environ:
+    # Piped output (CI logs, files) has no width to follow: 80 columns would fold tables.
+    console.width = 120
 
 
 class UserError(Exception):

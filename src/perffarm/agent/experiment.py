@@ -104,9 +104,7 @@ class Experiment:
         if len(set(fields)) != len(fields):
             raise ValueError(f"table fields must be unique, got {fields}")
         table_name = name or (
-            self.measurement
-            if not self.tables
-            else f"{self.measurement}.{len(self.tables) + 1}"
+            self.measurement if not self.tables else f"{self.measurement}.{len(self.tables) + 1}"
         )
         table = Table(name=table_name, fields=fields, measurement=self.measurement)
         self.tables.append(table)
@@ -155,8 +153,10 @@ class Experiment:
     ) -> Attachment:
         data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
         if media_type is None:
-            media_type = "text/plain; charset=utf-8" if isinstance(content, str) else (
-                "application/octet-stream"
+            media_type = (
+                "text/plain; charset=utf-8"
+                if isinstance(content, str)
+                else ("application/octet-stream")
             )
         attachment = Attachment.from_bytes(
             name, data, media_type=media_type, measurement=self.measurement

@@ -14,7 +14,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from perffarm.agent.experiment import Experiment
 
@@ -26,8 +26,8 @@ class MeasurementOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    repeat: int | None = None
-    warmup: int | None = None
+    repeat: int | None = Field(default=None, ge=1)
+    warmup: int | None = Field(default=None, ge=0)
 
 
 @dataclass
@@ -38,6 +38,9 @@ class MeasurementContext:
     work_dir: Path
     default_repeat: int = 5
     default_warmup: int = 1
+    # From the command line (--repeat/--warmup): wins over the measurement's own setting.
+    repeat_override: int | None = None
+    warmup_override: int | None = None
     variables: dict[str, Any] = field(default_factory=dict)
     render: Any = None  # callable(str) -> str expanding {{ secure.x }} and friends
     stop_event: threading.Event = field(default_factory=threading.Event)
@@ -60,11 +63,18 @@ class Measurement:
 
     @property
     def repeat(self) -> int:
-        return self.options.repeat if self.options.repeat is not None else self.context.default_repeat
+        """Repetitions: --repeat, else the measurement's own, else the suite's."""
+        for value in (self.context.repeat_override, self.options.repeat):
+            if value is not None:
+                return value
+        return self.context.default_repeat
 
     @property
     def warmup(self) -> int:
-        return self.options.warmup if self.options.warmup is not None else self.context.default_warmup
+        for value in (self.context.warmup_override, self.options.warmup):
+            if value is not None:
+                return value
+        return self.context.default_warmup
 
     def setup(self, experiment: Experiment) -> None:
         """Prepare (create files, start servers); not measured."""

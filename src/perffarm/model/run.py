@@ -206,7 +206,9 @@ class Series(_Strict):
     @model_validator(mode="after")
     def _same_length(self) -> Series:
         if len(self.t) != len(self.values):
-            raise ValueError(f"series {self.name!r}: {len(self.t)} times, {len(self.values)} values")
+            raise ValueError(
+                f"series {self.name!r}: {len(self.t)} times, {len(self.values)} values"
+            )
         return self
 
 
@@ -274,7 +276,9 @@ class RunDocument(_Strict):
     """One run of a suite on one machine."""
 
     schema_: Literal["perffarm.run/1"] = Field(default=SCHEMA_VERSION, alias="schema")
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, description="Made by the agent; idempotency key.")
+    id: uuid.UUID = Field(
+        default_factory=uuid.uuid4, description="Made by the agent; idempotency key."
+    )
     project: str = Field(min_length=1)
     tag: str | None = None
     suite: str | None = Field(default=None, description="Name of the suite file.")

@@ -1,0 +1,352 @@
+"""Loading a suite: YAML + ``secure.yaml`` beside it + ``PERFFARM_*`` environment overrides.
+
+Every mistake is reported as one line naming the file, the line and the key, before anything
+runs. Secrets from ``secure.yaml`` are only ever expanded at the moment a command needs
+them; the suite keeps the placeholders, so they never reach the run document.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from perffarm.agent.measurement import (
+    Measurement,
+    MeasurementOptions,
+    UnknownMeasurementType,
+    load_measurement_type,
+)
+from perffarm.console import UsageError
+
+SECURE_FILE_NAME = "secure.yaml"
+ENV_PREFIX = "PERFFARM_"
+# Top-level suite keys that PERFFARM_<KEY> may override (values parsed as YAML scalars).
+ENV_OVERRIDABLE = ("project", "tag", "machine", "repeat", "warmup", "description")
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][\w-]*(?:\.[\w-]+)*)\s*\}\}")
+# Namespaces a placeholder may use; `build` only exists once a build has run.
+_NAMESPACES = ("secure", "env", "vars", "build", "run")
+
+
+class SamplerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    interval: float = Field(default=1.0, gt=0, le=3600)
+
+
+class MeasurementEntry(BaseModel):
+    """The keys every measurement has; the rest are the type's own options."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:/-]+$")
+    type: str = Field(min_length=1)
+
+
+class SuiteConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    project: str = Field(min_length=1)
+    tag: str | None = None
+    description: str | None = None
+    machine: str | None = Field(default=None, description="Machine name; default: host name.")
+    repeat: int = Field(default=5, ge=1, le=1_000_000)
+    warmup: int = Field(default=1, ge=0, le=1_000_000)
+    fingerprint: list[str] | None = Field(
+        default=None, description="Environment keys (cpu.model, ...) that make runs comparable."
+    )
+    sampler: SamplerConfig = Field(default_factory=SamplerConfig)
+    vars: dict[str, Any] = Field(default_factory=dict)
+    build: dict[str, Any] | None = None
+    measurements: list[MeasurementEntry] = Field(min_length=1)
+
+
+@dataclass
+class PlannedMeasurement:
+    """One measurement of the suite, its options checked against its type."""
+
+    name: str
+    type_name: str
+    cls: type[Measurement]
+    options: MeasurementOptions
+    raw_options: dict[str, Any]
+
+
+@dataclass
+class Suite:
+    path: Path
+    config: SuiteConfig
+    measurements: list[PlannedMeasurement]
+    secrets: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def directory(self) -> Path:
+        return self.path.parent
+
+    @property
+    def machine(self) -> str:
+        return self.config.machine or socket.gethostname()
+
+    def secret_values(self) -> list[str]:
+        """Every secret as text, longest first, for redaction."""
+        found: list[str] = []
+        _collect_scalars(self.secrets, found)
+        return sorted({value for value in found if value}, key=len, reverse=True)
+
+    def renderer(self, extra: Mapping[str, Any] | None = None) -> Callable[[str], str]:
+        namespaces: dict[str, Any] = {
+            "secure": self.secrets,
+            "env": dict(os.environ),
+            "vars": self.config.vars,
+            **(extra or {}),
+        }
+        return lambda text: render(text, namespaces)
+
+
+def render(text: str, namespaces: Mapping[str, Any]) -> str:
+    """Replace ``{{ ns.key }}`` placeholders; an unknown one is an error naming it only."""
+
+    def substitute(match: re.Match[str]) -> str:
+        value: Any = namespaces
+        for part in match.group(1).split("."):
+            if not isinstance(value, Mapping) or part not in value:
+                raise UsageError(f"unknown placeholder {{{{ {match.group(1)} }}}}")
+            value = value[part]
+        if isinstance(value, Mapping | list):
+            raise UsageError(f"placeholder {{{{ {match.group(1)} }}}} is not a single value")
+        return str(value)
+
+    return _PLACEHOLDER.sub(substitute, text)
+
+
+def load_suite(
+    path: Path | str,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Suite:
+    """Read and check a suite; raise UsageError with ``file:line: key: problem``."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such suite file")
+    data = _load_yaml(path)
+    if not isinstance(data, CommentedMap):
+        raise UsageError(f"{path}:1: a suite is a mapping of keys (project, measurements, ...)")
+
+    secrets = _load_secrets(path.parent / SECURE_FILE_NAME)
+    env_values = _environment_overrides(os.environ if environ is None else environ)
+    merged = dict(data)
+    merged.update(env_values)
+    merged.update({key: value for key, value in (overrides or {}).items() if value is not None})
+
+    try:
+        config = SuiteConfig.model_validate(merged)
+    except ValidationError as exc:
+        raise UsageError(_describe(path, data, exc, SuiteConfig)) from None
+
+    measurements: list[PlannedMeasurement] = []
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(config.measurements):
+        node = data["measurements"][index]
+        where = ("measurements", index)
+        if entry.name in seen:
+            raise UsageError(
+                f"{path}:{_line(data, (*where, 'name'))}: measurements[{index}].name: "
+                f"{entry.name!r} is already the name of measurements[{seen[entry.name]}]"
+            )
+        seen[entry.name] = index
+        try:
+            cls = load_measurement_type(entry.type)
+        except UnknownMeasurementType as exc:
+            raise UsageError(
+                f"{path}:{_line(data, (*where, 'type'))}: measurements[{index}].type: {exc}"
+            ) from None
+        raw = {k: _plain(v) for k, v in node.items() if k not in ("name", "type")}
+        try:
+            options = cls.Options.model_validate(raw)
+        except ValidationError as exc:
+            raise UsageError(_describe(path, data, exc, cls.Options, prefix=where)) from None
+        _check_placeholders(path, data, raw, where, secrets, config.vars)
+        measurements.append(PlannedMeasurement(entry.name, entry.type, cls, options, raw))
+    return Suite(path=path, config=config, measurements=measurements, secrets=secrets)
+
+
+def _load_yaml(path: Path) -> Any:
+    yaml = YAML(typ="rt")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read the file: {exc}") from None
+    try:
+        return yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise UsageError(f"{path}:{line}: invalid YAML: {problem}") from None
+    except Exception as exc:  # ruamel raises several unrelated types for broken input
+        raise UsageError(f"{path}: invalid YAML: {exc}") from None
+
+
+def _load_secrets(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    data = _load_yaml(path)
+    if data is None:
+        return {}
+    if not isinstance(data, CommentedMap):
+        # Never echo the content: it is secret.
+        raise UsageError(f"{path}:1: secure.yaml must be a mapping of names to secret values")
+    return _plain(data)
+
+
+def _environment_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    yaml = YAML(typ="safe")
+    found: dict[str, Any] = {}
+    for key in ENV_OVERRIDABLE:
+        value = environ.get(ENV_PREFIX + key.upper())
+        if value is not None and value != "":
+            try:
+                found[key] = yaml.load(value)
+            except Exception:
+                found[key] = value
+            if key in ("project", "tag", "machine", "description"):
+                found[key] = value  # names stay text even when they look like numbers
+    return found
+
+
+def _plain(value: Any) -> Any:
+    """ruamel's commented containers as plain dicts and lists (for pydantic and JSON)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _collect_scalars(value: Any, into: list[str]) -> None:
+    if isinstance(value, Mapping):
+        for item in value.values():
+            _collect_scalars(item, into)
+    elif isinstance(value, list):
+        for item in value:
+            _collect_scalars(item, into)
+    elif value is not None and not isinstance(value, bool):
+        into.append(str(value))
+
+
+def _check_placeholders(
+    path: Path,
+    data: CommentedMap,
+    raw: dict[str, Any],
+    where: tuple[Any, ...],
+    secrets: dict[str, Any],
+    variables: dict[str, Any],
+) -> None:
+    """Refuse a placeholder that can never be filled, before anything runs."""
+    known = {"secure": secrets, "vars": variables}
+
+    def visit(value: Any, loc: tuple[Any, ...]) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                visit(item, (*loc, key))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                visit(item, (*loc, index))
+        elif isinstance(value, str):
+            for match in _PLACEHOLDER.finditer(value):
+                dotted = match.group(1)
+                namespace, _, rest = dotted.partition(".")
+                problem = None
+                if namespace not in _NAMESPACES:
+                    problem = (
+                        f"unknown placeholder {{{{ {dotted} }}}} (use one of: "
+                        + ", ".join(f"{name}.NAME" for name in _NAMESPACES)
+                        + ")"
+                    )
+                elif namespace in known:
+                    node: Any = known[namespace]
+                    for part in rest.split("."):
+                        if not isinstance(node, Mapping) or part not in node:
+                            source = SECURE_FILE_NAME if namespace == "secure" else "vars"
+                            choices = sorted(node) if isinstance(node, Mapping) else []
+                            problem = f"{{{{ {dotted} }}}} is not defined in {source}" + _suggest(
+                                part, choices
+                            )
+                            break
+                        node = node[part]
+                if problem:
+                    line = _line(data, loc)
+                    raise UsageError(f"{path}:{line}: {_dotted(loc)}: {problem}")
+
+    visit(raw, where)
+
+
+def _describe(
+    path: Path,
+    data: CommentedMap,
+    exc: ValidationError,
+    model: type[BaseModel],
+    prefix: tuple[Any, ...] = (),
+) -> str:
+    """The first validation error as ``file:line: key: problem`` (with a did-you-mean)."""
+    # A misspelt key also makes the real key "missing": name the misspelling first.
+    error = sorted(exc.errors(), key=lambda item: item["type"] != "extra_forbidden")[0]
+    loc = (*prefix, *error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        known = list(model.model_fields)
+        if prefix and model is not SuiteConfig:
+            known += ["name", "type"]
+        message = f"unknown key{_suggest(key, known)}"
+    elif kind == "missing":
+        message = "required key is missing"
+    else:
+        message = error["msg"]
+        if message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+    line = _line(data, loc if kind != "missing" else loc[:-1])
+    return f"{path}:{line}: {_dotted(loc)}: {message}"
+
+
+def _suggest(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+def _line(data: Any, loc: tuple[Any, ...]) -> int:
+    """1-based line of the deepest part of ``loc`` that exists in the YAML."""
+    node = data
+    line = 1
+    for part in loc:
+        if isinstance(node, CommentedMap) and part in node:
+            line = node.lc.key(part)[0] + 1
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+            line = node.lc.item(part)[0] + 1
+            node = node[part]
+        else:
+            break
+    return line

@@ -1,0 +1,1 @@
+"""Built-in measurements, registered through the ``perffarm.measurements`` entry points."""

@@ -1,0 +1,96 @@
+"""Summary statistics of one result's samples, with the warnings pyperf taught us to give.
+
+The confidence interval of the mean uses Student's t; the one of the median is
+distribution-free (order statistics from the binomial distribution), so it stays honest for
+the skewed, outlier-prone timings benchmarks produce.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats as scipy_stats
+
+from perffarm.model import ConfidenceInterval, Summary
+
+CONFIDENCE = 0.95
+# Below this many samples neither interval nor outlier test means much.
+MIN_SAMPLES = 5
+# pyperf warns from 10% on; timings on a quiet machine stay well under it.
+UNSTABLE_CV = 0.10
+
+
+def summarize(samples: Sequence[float], *, confidence: float = CONFIDENCE) -> Summary:
+    """Statistics of ``samples``; empty input gives ``n=0`` and a warning, never an error."""
+    values = np.asarray(samples, dtype=float)
+    n = int(values.size)
+    if n == 0:
+        return Summary(n=0, warnings=["no samples"])
+    mean = float(values.mean())
+    median = float(np.median(values))
+    summary = Summary(
+        n=n,
+        mean=mean,
+        median=median,
+        min=float(values.min()),
+        max=float(values.max()),
+    )
+    if n >= 2:
+        stdev = float(values.std(ddof=1))
+        summary.stdev = stdev
+        summary.cv = stdev / abs(mean) if mean != 0 else None
+        half_width = float(scipy_stats.t.ppf((1 + confidence) / 2, n - 1)) * stdev / math.sqrt(n)
+        summary.mean_ci = ConfidenceInterval(
+            low=mean - half_width, high=mean + half_width, level=confidence
+        )
+        summary.median_ci = _median_interval(np.sort(values), confidence)
+        q1, q3 = (float(q) for q in np.percentile(values, [25, 75]))
+        summary.q1, summary.q3 = q1, q3
+        fence = 1.5 * (q3 - q1)
+        summary.outliers = int(np.count_nonzero((values < q1 - fence) | (values > q3 + fence)))
+    summary.warnings = _warnings(summary)
+    return summary
+
+
+def _median_interval(ordered: np.ndarray, confidence: float) -> ConfidenceInterval:
+    """Order-statistic interval: ranks where Binomial(n, 1/2) leaves alpha/2 in each tail.
+
+    With few samples the exact coverage is above the nominal level; the interval then is
+    simply the widest one the data can give (min to max), which is the honest answer.
+    """
+    n = ordered.size
+    alpha = 1 - confidence
+    # k is the smallest rank with P(B <= k - 1) < alpha/2; then [x(k), x(n-k+1)].
+    lower_rank = max(int(scipy_stats.binom.ppf(alpha / 2, n, 0.5)), 1)
+    upper_rank = n - lower_rank + 1
+    upper_rank = min(max(upper_rank, lower_rank), n)
+    return ConfidenceInterval(
+        low=float(ordered[lower_rank - 1]), high=float(ordered[upper_rank - 1]), level=confidence
+    )
+
+
+def _warnings(summary: Summary) -> list[str]:
+    warnings: list[str] = []
+    if summary.n < MIN_SAMPLES:
+        warnings.append(
+            f"only {summary.n} sample{'s' if summary.n != 1 else ''}: "
+            f"use at least {MIN_SAMPLES} repetitions for a usable confidence interval"
+        )
+    if summary.cv is not None and summary.cv >= UNSTABLE_CV:
+        warnings.append(
+            f"unstable: the coefficient of variation is {summary.cv:.0%} "
+            f"(over {UNSTABLE_CV:.0%}); the machine may be busy or the benchmark too short"
+        )
+    if summary.n >= MIN_SAMPLES and summary.outliers > summary.n // 10:
+        warnings.append(f"{summary.outliers} of {summary.n} samples are outliers (1.5 IQR)")
+    if (
+        summary.min is not None
+        and summary.max is not None
+        and summary.min > 0
+        and summary.n >= MIN_SAMPLES
+        and summary.max / summary.min > 2
+    ):
+        warnings.append("the largest sample is more than twice the smallest")
+    return warnings

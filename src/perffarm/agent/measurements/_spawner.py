@@ -22,20 +22,24 @@ def _run(request):
     argv = request["argv"]
     if request["shell"]:
         argv = ["/bin/sh", "-c", argv]
+    # posix_spawn (vfork underneath) is several times cheaper than fork from Python. It has
+    # no chdir action before Python 3.13's, and this process is single-threaded, so it
+    # changes its own directory instead.
+    os.chdir(request["cwd"])
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_DUP2, stdout, 1),
+        (os.POSIX_SPAWN_DUP2, stderr, 2),
+    ]
     started = time.perf_counter()
-    pid = os.fork()
-    if pid == 0:  # the child: become the command
-        try:
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            os.chdir(request["cwd"])
-            devnull = os.open(os.devnull, os.O_RDONLY)
-            os.dup2(devnull, 0)
-            os.dup2(stdout, 1)
-            os.dup2(stderr, 2)
-            os.execvpe(argv[0], argv, request["env"])
-        except OSError as exc:
-            os.write(2, f"cannot start {argv[0]}: {exc.strerror}\n".encode())
-            os._exit(127)
+    try:
+        pid = os.posix_spawnp(
+            argv[0], argv, request["env"], file_actions=actions, setsigdef=(signal.SIGINT,)
+        )
+    except OSError as exc:
+        os.close(stdout)
+        os.close(stderr)
+        return {"error": f"cannot start {argv[0]}: {exc.strerror}"}
     os.close(stdout)
     os.close(stderr)
     timeout = request.get("timeout")

@@ -22,12 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from sampler_cost import measure_sampler_cpu  # noqa: E402
-
-from perffarm.agent.collectors import collect_environment  # noqa: E402
-from perffarm.agent.experiment import Experiment  # noqa: E402
-from perffarm.agent.measurement import MeasurementContext  # noqa: E402
-from perffarm.agent.measurements.command import CommandMeasurement, CommandOptions  # noqa: E402
+from perffarm.agent.collectors import collect_environment
+from perffarm.agent.experiment import Experiment
+from perffarm.agent.measurement import MeasurementContext
+from perffarm.agent.measurements.command import CommandMeasurement, CommandOptions
+from sampler_cost import measure_sampler_cpu
 
 
 def bare_per_repetition(argv: list[str], repetitions: int) -> float:
@@ -66,9 +65,19 @@ def hyperfine_mean(argv: list[str], repetitions: int) -> float | None:
         return None
     with tempfile.NamedTemporaryFile(suffix=".json") as export:
         subprocess.run(
-            ["hyperfine", "-N", "--warmup", "3", "--runs", str(repetitions), "--export-json",
-             export.name, " ".join(argv)],
-            check=True, capture_output=True,
+            [
+                "hyperfine",
+                "-N",
+                "--warmup",
+                "3",
+                "--runs",
+                str(repetitions),
+                "--export-json",
+                export.name,
+                " ".join(argv),
+            ],
+            check=True,
+            capture_output=True,
         )
         return json.loads(Path(export.name).read_text())["results"][0]["mean"]
 
@@ -85,7 +94,7 @@ def main() -> None:
     print(f"python {sys.version.split()[0]}; repetitions per figure: {args.repetitions}\n")
 
     argv = ["true"]
-    bare, recorded_bare = [], []
+    bare = []
     ours, recorded = [], []
     for _ in range(3):  # interleaved, so a noisy moment hurts both sides alike
         bare.append(bare_per_repetition(argv, args.repetitions))
@@ -96,23 +105,31 @@ def main() -> None:
     overhead_ms = (ours_s - bare_s) * 1000
     print("command measurement overhead (command: `true`)")
     print(f"  bare posix_spawn + waitpid     {bare_s * 1e3:8.3f} ms per run")
-    print(f"  perffarm command measurement   {ours_s * 1e3:8.3f} ms per repetition "
-          "(wall, user, sys, max RSS, output files, metric parsing)")
+    print(
+        f"  perffarm command measurement   {ours_s * 1e3:8.3f} ms per repetition "
+        "(wall, user, sys, max RSS, output files, metric parsing)"
+    )
     print(f"  wall_time perffarm recorded    {min(recorded) * 1e3:8.3f} ms (median of samples)")
-    print(f"  overhead                       {overhead_ms:8.3f} ms per repetition "
-          f"(target < 2 ms: {'met' if overhead_ms < 2 else 'NOT met'})")
+    print(
+        f"  overhead                       {overhead_ms:8.3f} ms per repetition "
+        f"(target < 2 ms: {'met' if overhead_ms < 2 else 'NOT met'})"
+    )
     hyperfine = hyperfine_mean(argv, args.repetitions)
     if hyperfine is not None:
-        print(f"  hyperfine -N mean              {hyperfine * 1e3:8.3f} ms per run; "
-              f"perffarm's recorded wall_time / hyperfine = {min(recorded) / hyperfine:.2f}")
+        print(
+            f"  hyperfine -N mean              {hyperfine * 1e3:8.3f} ms per run; "
+            f"perffarm's recorded wall_time / hyperfine = {min(recorded) / hyperfine:.2f}"
+        )
     else:
         print("  hyperfine                      not installed (apt-get install hyperfine)")
 
     print(f"\nsampler CPU cost ({args.sampler_seconds:g} s at 1 Hz)")
     cost = measure_sampler_cpu(seconds=args.sampler_seconds, interval=1.0)
-    print(f"  {cost['samples']} samples, {cost['sampler_thread_cpu_s'] * 1e3:.2f} ms CPU: "
-          f"{cost['percent_of_one_core']:.3f}% of one core (target < 1%: "
-          f"{'met' if cost['percent_of_one_core'] < 1 else 'NOT met'})")
+    print(
+        f"  {cost['samples']} samples, {cost['sampler_thread_cpu_s'] * 1e3:.2f} ms CPU: "
+        f"{cost['percent_of_one_core']:.3f}% of one core (target < 1%: "
+        f"{'met' if cost['percent_of_one_core'] < 1 else 'NOT met'})"
+    )
 
 
 if __name__ == "__main__":

@@ -151,7 +151,12 @@ def run_suite(
             from perffarm.agent.sampler import ResourceSampler
 
             sampler = ResourceSampler(interval=suite.config.sampler.interval, t0=t0)
-            sampler.start()
+            try:
+                sampler.start()
+            except Exception as exc:
+                # The sampler describes the run; it must never prevent it.
+                environment.errors["sampler"] = _describe(exc)
+                sampler = None
         count = len(suite.measurements)
         for index, planned in enumerate(suite.measurements):
             if guard.requested:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -62,9 +63,8 @@ class _TerminalReporter:
 
     def measurement_started(self, index: int, count: int, name: str, type_name: str) -> None:
         if self._progress is not None:
-            self._task = self._progress.add_task(
-                f"[{index + 1}/{count}] {name} ({type_name})", total=None
-            )
+            label = f"[{index + 1}/{count}] {name} ({type_name})" if count else name
+            self._task = self._progress.add_task(label, total=None)
 
     def progress(self, total: int | None, done: int) -> None:
         if self._progress is not None and self._task is not None:
@@ -91,19 +91,29 @@ def run_command(
         None, "--repeat", "-r", min=1, help="Repetitions of each measurement (overrides the suite)."
     ),
     warmup: int | None = typer.Option(None, "--warmup", min=0, help="Warm-up repetitions."),
+    branch: list[str] = typer.Option(
+        [],
+        "--branch",
+        "-b",
+        help="Build and measure only this branch of the suite's `build:` section (repeatable).",
+    ),
     store: Path | None = STORE_OPTION,
     as_json: bool = JSON_OPTION,
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
     """Run a benchmark suite on this machine and keep the run in the local store.
 
+    With a `build:` section, each branch head is built first and measured as its own run
+    (a failing build is stored as a `build-failed` run with its logs).
+
     Example: perffarm run examples/suite.yaml --tag "after index change" --repeat 10
     """
     from perffarm.agent.config import load_suite
-    from perffarm.agent.runner import RunSettings, run_suite
+    from perffarm.agent.runner import RunSettings, plan_builds, run_suite
 
     suite = load_suite(suite_file)
     with open_store(store) as local_store:
+        targets = plan_builds(suite, branch or None) if suite.config.build else [None]
         bar = None
         if progress and err_console.is_terminal:
             bar = Progress(
@@ -115,19 +125,22 @@ def run_command(
                 console=err_console,
             )
         reporter = _TerminalReporter(bar)
-        settings = RunSettings(tag=tag, repeat=repeat, warmup=warmup)
-        if bar is not None:
-            with bar:
-                run = run_suite(suite, local_store, settings=settings, reporter=reporter)
-        else:
-            run = run_suite(suite, local_store, settings=settings, reporter=reporter)
+        runs = []
+        with bar if bar is not None else contextlib.nullcontext():
+            for target in targets:
+                settings = RunSettings(tag=tag, repeat=repeat, warmup=warmup, build=target)
+                runs.append(run_suite(suite, local_store, settings=settings, reporter=reporter))
+                if runs[-1].status.value == "interrupted":
+                    break
     if as_json:
-        print_json(result_summary_json(run))
+        summaries = [result_summary_json(run) for run in runs]
+        print_json(summaries[0] if len(summaries) == 1 and not suite.config.build else summaries)
     else:
-        _print_run_outcome(run, local_store.path)
-    if run.status.value == "interrupted":
+        for run in runs:
+            _print_run_outcome(run, local_store.path)
+    if any(run.status.value == "interrupted" for run in runs):
         raise typer.Exit(130)
-    if run.status.value != "ok":
+    if any(run.status.value != "ok" for run in runs):
         raise typer.Exit(1)
 
 

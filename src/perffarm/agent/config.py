@@ -11,6 +11,7 @@ import difflib
 import os
 import re
 import socket
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from perffarm.agent.build import BuildConfig
 from perffarm.agent.measurement import (
     Measurement,
     MeasurementOptions,
@@ -68,7 +70,7 @@ class SuiteConfig(BaseModel):
     )
     sampler: SamplerConfig = Field(default_factory=SamplerConfig)
     vars: dict[str, Any] = Field(default_factory=dict)
-    build: dict[str, Any] | None = None
+    build: BuildConfig | None = None
     measurements: list[MeasurementEntry] = Field(min_length=1)
 
 
@@ -177,7 +179,7 @@ def load_suite(
             options = cls.Options.model_validate(raw)
         except ValidationError as exc:
             raise UsageError(_describe(path, data, exc, cls.Options, prefix=where)) from None
-        _check_placeholders(path, data, raw, where, secrets, config.vars)
+        _check_placeholders(path, data, raw, where, secrets, config.vars, config.build is not None)
         measurements.append(PlannedMeasurement(entry.name, entry.type, cls, options, raw))
     return Suite(path=path, config=config, measurements=measurements, secrets=secrets)
 
@@ -253,6 +255,7 @@ def _check_placeholders(
     where: tuple[Any, ...],
     secrets: dict[str, Any],
     variables: dict[str, Any],
+    has_build: bool,
 ) -> None:
     """Refuse a placeholder that can never be filled, before anything runs."""
     known = {"secure": secrets, "vars": variables}
@@ -275,6 +278,8 @@ def _check_placeholders(
                         + ", ".join(f"{name}.NAME" for name in _NAMESPACES)
                         + ")"
                     )
+                elif namespace == "build" and not has_build:
+                    problem = f"{{{{ {dotted} }}}} needs a `build:` section in the suite"
                 elif namespace in known:
                     node: Any = known[namespace]
                     for part in rest.split("."):
@@ -307,8 +312,9 @@ def _describe(
     kind = error["type"]
     if kind == "extra_forbidden":
         key = str(loc[-1])
-        known = list(model.model_fields)
-        if prefix and model is not SuiteConfig:
+        owner = _model_at(model, tuple(error["loc"][:-1]))
+        known = list(owner.model_fields) if owner else []
+        if prefix and owner is model and model is not SuiteConfig:
             known += ["name", "type"]
         message = f"unknown key{_suggest(key, known)}"
     elif kind == "missing":
@@ -319,6 +325,35 @@ def _describe(
             message = message[len("Value error, ") :]
     line = _line(data, loc if kind != "missing" else loc[:-1])
     return f"{path}:{line}: {_dotted(loc)}: {message}"
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model that holds the keys at ``loc`` (through lists and optionals)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field_info = current.model_fields.get(part) if _is_model(current) else None
+        if field_info is None:
+            return None
+        current = _inner_model(field_info.annotation)
+        if current is None:
+            return None
+    return current if _is_model(current) else None
+
+
+def _is_model(value: Any) -> bool:
+    return isinstance(value, type) and issubclass(value, BaseModel)
+
+
+def _inner_model(annotation: Any) -> Any:
+    if _is_model(annotation):
+        return annotation
+    for argument in typing.get_args(annotation):
+        found = _inner_model(argument)
+        if found is not None:
+            return found
+    return None
 
 
 def _suggest(word: str, choices: list[str]) -> str:

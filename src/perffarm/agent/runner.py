@@ -24,6 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+import platformdirs
+
+from perffarm.agent.build import BuildConfig, BuildError, BuildWorkspace, build_variables, run_build
 from perffarm.agent.config import PlannedMeasurement, Suite
 from perffarm.agent.experiment import Experiment, Progress
 from perffarm.agent.measurement import Measurement, MeasurementContext
@@ -37,7 +40,10 @@ from perffarm.agent.record import (
     redact_text,
 )
 from perffarm.agent.store import LocalStore
+from perffarm.console import UsageError
 from perffarm.model import (
+    Attachment,
+    Build,
     MeasurementRecord,
     MeasurementStatus,
     RunDocument,
@@ -68,12 +74,68 @@ class _SilentReporter:
 
 
 @dataclass
+class BuildTarget:
+    """One branch head to build before measuring."""
+
+    config: BuildConfig
+    workspace: BuildWorkspace
+    branch: str
+    commit: str
+
+
+@dataclass
 class RunSettings:
     tag: str | None = None
     repeat: int | None = None
     warmup: int | None = None
     work_dir: Path | None = None
     source: Source | None = None
+    build: BuildTarget | None = None
+
+
+def default_build_root() -> Path:
+    return Path(platformdirs.user_data_dir("perffarm")) / "builds"
+
+
+def plan_builds(suite: Suite, branches: list[str] | None = None) -> list[BuildTarget]:
+    """The branch heads a suite's ``build:`` section asks for (all, or those named).
+
+    Fetches the mirror first, so the heads are the repository's current ones.
+    """
+    config = suite.config.build
+    if config is None:
+        if branches:
+            raise UsageError("--branch needs a `build:` section in the suite")
+        return []
+    if not _is_url(config.repository) and not Path(config.repository).is_absolute():
+        # A local repository path is relative to the suite, like every other path in it.
+        config = config.model_copy(
+            update={"repository": str((suite.directory / config.repository).resolve())}
+        )
+    root = Path(config.work_dir).expanduser() if config.work_dir else default_build_root()
+    if not root.is_absolute():
+        root = suite.directory / root
+    workspace = BuildWorkspace(root)
+    try:
+        if branches:
+            workspace.update(config.repository)
+            heads = workspace.branch_heads(config.repository)
+            missing = [branch for branch in branches if branch not in heads]
+            if missing:
+                known = ", ".join(sorted(heads)[:10])
+                raise UsageError(
+                    f"{config.repository} has no branch {missing[0]!r} (branches: {known})"
+                )
+            selected = {branch: heads[branch] for branch in branches}
+        else:
+            selected = workspace.resolve_branches(config)
+    except BuildError as exc:
+        raise UsageError(f"{suite.path}: build: {exc}") from None
+    return [BuildTarget(config, workspace, branch, commit) for branch, commit in selected.items()]
+
+
+def _is_url(repository: str) -> bool:
+    return "://" in repository or (":" in repository and not repository.startswith("/"))
 
 
 class _InterruptGuard:
@@ -142,6 +204,8 @@ def run_suite(
     environment = None
     source = None
     series: list[Any] = []
+    build: Build | None = None
+    build_attachments: list[Attachment] = []
     status = RunStatus.OK
     error: str | None = None
     try:
@@ -157,8 +221,17 @@ def run_suite(
                 # The sampler describes the run; it must never prevent it.
                 environment.errors["sampler"] = _describe(exc)
                 sampler = None
+        if settings.build is not None:
+            outcome = _build(settings.build, suite, context, reporter)
+            build, build_attachments, source = outcome.build, outcome.attachments, outcome.source
+            if not outcome.succeeded:
+                status = RunStatus.BUILD_FAILED
+                error = outcome.error
         count = len(suite.measurements)
         for index, planned in enumerate(suite.measurements):
+            if status == RunStatus.BUILD_FAILED:
+                records.append(_skipped(planned, "the build failed"))
+                continue
             if guard.requested:
                 records.append(_skipped(planned, "the run was interrupted before it started"))
                 continue
@@ -184,6 +257,8 @@ def run_suite(
                 status = RunStatus.INTERRUPTED
                 error = "interrupted by the user"
             failed = [r for r in records if r.status == MeasurementStatus.FAILED]
+            if status == RunStatus.BUILD_FAILED:
+                failed = []
             if failed and status == RunStatus.OK:
                 status = RunStatus.FAILED
                 error = "; ".join(f"{r.name}: {r.error}" for r in failed)
@@ -198,12 +273,50 @@ def run_suite(
                 records,
                 experiments,
                 series,
+                build,
+                build_attachments,
             )
             document = redact(document, suite.secret_values())
             store.save(document)
             return document
     finally:
         guard.restore()
+
+
+def _build(target: BuildTarget, suite: Suite, context: MeasurementContext, reporter: RunReporter):
+    """Build the branch; the measurements then see ``{{ build.* }}`` in their options."""
+    variables = build_variables(target.config, target.workspace, target.branch, target.commit)
+    context.render = suite.renderer(variables)
+    total = len(target.config.steps) + 1
+    reporter.measurement_started(-1, 0, f"build {target.branch}@{target.commit[:10]}", "build")
+    done = 0
+
+    def on_step(step: Any, finished: bool) -> None:
+        nonlocal done
+        if finished:
+            done += 1
+        reporter.progress(total, done)
+
+    try:
+        outcome = run_build(
+            target.config,
+            target.workspace,
+            target.branch,
+            commit=target.commit,
+            render=context.render,
+            on_step=on_step,
+        )
+    except BuildError as exc:
+        raise UsageError(f"build of {target.branch}: {exc}") from None
+    reporter.measurement_finished(
+        MeasurementRecord(
+            name="build",
+            type="build",
+            status=MeasurementStatus.OK if outcome.succeeded else MeasurementStatus.FAILED,
+            error=outcome.error,
+        )
+    )
+    return outcome
 
 
 def _run_measurement(
@@ -285,6 +398,8 @@ def _assemble(
     records: list[MeasurementRecord],
     experiments: list[Experiment],
     series: list[Any],
+    build: Build | None,
+    build_attachments: list[Attachment],
 ) -> RunDocument:
     from perffarm.model import Environment
 
@@ -308,7 +423,11 @@ def _assemble(
         measurements=records,
         results=results,
         tables=[table for experiment in experiments for table in experiment.tables],
-        attachments=[item for experiment in experiments for item in experiment.attachments],
+        build=build,
+        attachments=[
+            *build_attachments,
+            *(item for experiment in experiments for item in experiment.attachments),
+        ],
         series=[*series, *(item for experiment in experiments for item in experiment.series)],
         params={},
         agent=agent_info(),

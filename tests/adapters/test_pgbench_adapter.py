@@ -19,7 +19,8 @@ def _source(name: str) -> InputSource:
 
 def _one(results: list[Result], metric: str, **params) -> Result:
     found = [
-        r for r in results
+        r
+        for r in results
         if r.metric == metric and all(r.params.get(k) == v for k, v in params.items())
     ]
     assert len(found) == 1, (metric, params, found)
@@ -74,7 +75,9 @@ def test_pg15_adapter_normalises_units() -> None:
     assert series["pgbench.tps"].unit == "1/s"
     assert series["pgbench.tps"].t == [1.0, 2.0, 3.0]
     assert series["pgbench.latency"].values == [
-        pytest.approx(0.000790), pytest.approx(0.000766), pytest.approx(0.000704)
+        pytest.approx(0.000790),
+        pytest.approx(0.000766),
+        pytest.approx(0.000704),
     ]
     assert parsed.environment["version"].startswith("15.20")
 
@@ -83,7 +86,11 @@ def test_pg15_without_r_and_prepared_protocol() -> None:
     parsed = PgbenchAdapter().parse(_source("pg15-select-only-prepared.txt"))
     tps = _one(parsed.results, "tps")
     assert tps.params == {
-        "mode": "read-only", "clients": 1, "jobs": 1, "scale": 1, "protocol": "prepared",
+        "mode": "read-only",
+        "clients": 1,
+        "jobs": 1,
+        "scale": 1,
+        "protocol": "prepared",
     }
     assert not [r for r in parsed.results if r.metric in ("statement_latency", "latency_stddev")]
     assert parsed.series == []
@@ -107,7 +114,10 @@ def test_pg12_wording() -> None:
     assert adapter.sniff(source)
     parsed = adapter.parse(source)
     assert _one(parsed.results, "tps").params == {
-        "mode": "read-write", "clients": 4, "jobs": 2, "scale": 10,
+        "mode": "read-write",
+        "clients": 4,
+        "jobs": 2,
+        "scale": 10,
     }
     assert not [r for r in parsed.results if r.metric == "failed_transactions"]
 
@@ -149,7 +159,7 @@ def test_errors_name_the_line() -> None:
     with pytest.raises(AdapterError, match=r"line 3: cannot read pgbench summary line"):
         parse_pgbench_output("x\ny\ntps = what\n")
     failed = (
-        "pgbench: error: bad.sql:1: syntax error at column 8 in command \"set\"\n"
+        'pgbench: error: bad.sql:1: syntax error at column 8 in command "set"\n'
         "pgbench: fatal: could not parse script\n"
     )
     with pytest.raises(AdapterError, match=r"no pgbench summary.*syntax error"):

@@ -169,3 +169,28 @@ def test_every_command_has_help_with_an_example():
             check=True,
         )
         assert "Example: perffarm " + command in done.stdout.replace("\n", " "), command
+
+
+def test_command_output_parsed_by_an_adapter_keeps_every_sample(tmp_path, store_path):
+    (tmp_path / "emit.py").write_text(
+        "import json, random\n"
+        "print(json.dumps({'results': [{'benchmark': 'parse', 'metric': 'time', 'unit': 'ms',"
+        " 'samples': [random.uniform(1, 2) for _ in range(4)]}]}))\n"
+    )
+    document = run(
+        tmp_path,
+        store_path,
+        "measurements:\n"
+        "  - name: tool\n"
+        "    type: command\n"
+        f"    command: [{sys.executable}, emit.py]\n"
+        "    format: generic-json\n"
+        "    record_time: false\n",
+    )
+    assert document.status == "ok", document.error
+    (result,) = document.results
+    # Three repetitions of a tool that reports four samples each: all twelve are kept,
+    # converted from the tool's milliseconds to seconds.
+    assert (result.benchmark, result.metric, result.unit) == ("parse", "time", "s")
+    assert result.original_unit == "ms" and len(result.samples) == 12
+    assert all(0.001 <= sample <= 0.002 for sample in result.samples)

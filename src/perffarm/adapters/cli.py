@@ -1,9 +1,179 @@
-"""Subcommands of this part of perffarm."""
+"""`perffarm ingest`: read another tool's results into the local store; `perffarm formats`."""
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+from typing import Any
+
 import typer
+from rich.markup import escape
+from rich.table import Table
+
+from perffarm.adapters.base import Adapter, AdapterError, Parsed
+from perffarm.adapters.registry import AUTO, adapter_names, get_adapter, parse_path
+from perffarm.console import UsageError, UserError, console, print_json
+from perffarm.model import Result
+
+DEFAULT_PROJECT = "default"
+
+
+def ingest_command(
+    path: Path = typer.Argument(
+        ..., help="A tool's output file, or a directory (asv results, Criterion's target)."
+    ),
+    format_name: str = typer.Option(
+        AUTO, "--format", "-f", help="The format (see `perffarm formats`); auto detects it."
+    ),
+    project: str = typer.Option(DEFAULT_PROJECT, "--project", help="Project of the stored run."),
+    tag: str | None = typer.Option(None, "--tag", help="Tag of the stored run (e.g. nightly)."),
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON instead."),
+    store: Path | None = typer.Option(
+        None,
+        "--store",
+        envvar="PERFFARM_STORE",
+        help="The local store (SQLite file). Default: the user's data directory.",
+        show_default=False,
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Read and show the results, store nothing."
+    ),
+) -> None:
+    """Read a benchmark tool's results and store them as a run of this machine.
+
+    Example: perffarm ingest .benchmarks/results.json --project api --tag nightly
+    """
+    if format_name != AUTO and format_name not in adapter_names():
+        known = ", ".join(adapter_names())
+        raise UsageError(f"unknown format {format_name!r}; use auto or one of: {known}")
+    if not project.strip():
+        raise UsageError("--project must not be empty")
+    # Everything is parsed before anything is stored: a bad input leaves the store untouched.
+    try:
+        adapter, parsed = parse_path(path, format_name)
+    except AdapterError as exc:
+        raise UserError(str(exc)) from None
+    if not parsed.results:
+        raise UserError(f"{path}: the {adapter.name} input holds no results; nothing stored")
+    run_id = None
+    if not dry_run:
+        from perffarm.agent.record import record_ingested_run
+
+        document = record_ingested_run(
+            parsed,
+            project=project,
+            tag=tag,
+            store_path=store,
+            source_name=str(path),
+            format_name=adapter.name,
+        )
+        run_id = str(document.id)
+        results = document.results
+    else:
+        results = parsed.results
+    if as_json:
+        print_json(_summary_json(path, adapter, parsed, results, run_id, dry_run))
+        return
+    console.print(_results_table(results, adapter, path))
+    if dry_run:
+        console.print(f"dry run: {len(results)} results read, nothing stored")
+    else:
+        console.print(escape(f"stored run {run_id} ({len(results)} results, project {project})"))
+
+
+def formats_command(
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON instead."),
+) -> None:
+    """List the formats `perffarm ingest` reads (every registered adapter)."""
+    rows = []
+    for name in adapter_names():
+        try:
+            adapter = get_adapter(name)
+            rows.append({"name": name, "description": adapter.description, "error": None})
+        except AdapterError as exc:
+            rows.append({"name": name, "description": "", "error": str(exc)})
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(header_style="bold")
+    table.add_column("format")
+    table.add_column("reads", overflow="fold")
+    for row in rows:
+        # A plug-in's description is text, not markup: "[...]" must print as written.
+        table.add_row(row["name"], escape(row["description"]) or f"[red]{escape(row['error'])}[/]")
+    console.print(table)
+
+
+def _median(result: Result) -> float | None:
+    if result.summary is not None and result.summary.median is not None:
+        return result.summary.median
+    if not result.samples:
+        return None
+    ordered = sorted(result.samples)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _results_table(results: list[Result], adapter: Adapter, path: Path) -> Table:
+    from perffarm.agent.display import format_params, format_value
+
+    # Names come from the tool's output: "test_sort[10]" is text, not rich markup.
+    table = Table(
+        title=escape(f"{path.name} ({adapter.name})"), title_justify="left", header_style="bold"
+    )
+    table.add_column("benchmark", overflow="fold")
+    table.add_column("params", overflow="fold")
+    table.add_column("metric", overflow="fold")
+    table.add_column("n", justify="right")
+    table.add_column("median", justify="right", no_wrap=True)
+    table.add_column("tool unit")
+    for result in results:
+        table.add_row(
+            escape(result.benchmark),
+            escape(format_params(result.params)),
+            escape(result.metric),
+            str(len(result.samples)),
+            escape(format_value(_median(result), result.unit)),
+            escape(result.original_unit or result.unit or "-"),
+        )
+    return table
+
+
+def _summary_json(
+    path: Path,
+    adapter: Adapter,
+    parsed: Parsed,
+    results: list[Result],
+    run_id: str | None,
+    dry_run: bool,
+) -> dict[str, Any]:
+    def finite(value: float | None) -> float | None:
+        return value if value is not None and math.isfinite(value) else None
+
+    return {
+        "path": str(path),
+        "format": adapter.name,
+        "stored": not dry_run,
+        "run_id": run_id,
+        "environment": parsed.environment,
+        "results": [
+            {
+                "benchmark": result.benchmark,
+                "params": result.params,
+                "metric": result.metric,
+                "unit": result.unit,
+                "original_unit": result.original_unit,
+                "direction": str(result.direction),
+                "n": len(result.samples),
+                "median": finite(_median(result)),
+                "warmup_n": len(result.warmup_samples),
+            }
+            for result in results
+        ],
+    }
 
 
 def register(app: typer.Typer) -> None:
     """Add this part's commands to the `perffarm` app."""
+    app.command("ingest")(ingest_command)
+    app.command("formats")(formats_command)

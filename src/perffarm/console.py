@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -40,7 +41,8 @@ class UsageError(UserError):
 
 
 def report_error(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    # escape: brackets in a message (IPv6 hosts, "perffarm[server]") are text, not markup.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, soft_wrap=True)
 
 
 def print_json(data: Any) -> None:

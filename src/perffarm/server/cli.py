@@ -1,9 +1,220 @@
-"""Subcommands of this part of perffarm."""
+"""Server-side commands: `perffarm server` and `perffarm db ...`.
+
+FastAPI, SQLAlchemy and uvicorn are imported inside the commands: an agent installed
+without the server extra still runs `perffarm --help` and its own commands.
+"""
 
 from __future__ import annotations
 
+import os
+import socket
+from typing import Any
+
 import typer
+
+from perffarm.console import UsageError, UserError, console, err_console, print_json, require_extra
+
+DEFAULT_ADDRESS = "127.0.0.1:8080"
+
+db_app = typer.Typer(
+    name="db",
+    help="The results server's database.\n\nExample: perffarm db upgrade --database ./farm.db",
+    no_args_is_help=True,
+)
+
+_DATABASE_HELP = "SQLite file path, or a postgresql://user@host/db URL."
+
+
+def _need_server_extra() -> None:
+    for module in ("fastapi", "uvicorn", "sqlalchemy", "alembic"):
+        require_extra(module, "server")
+
+
+def _parse_address(address: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--address {address!r}: give HOST:PORT, e.g. {DEFAULT_ADDRESS}")
+    return (host.strip("[]") or "0.0.0.0"), int(port)
+
+
+def _parse_size(text: str) -> int:
+    units = {"k": 1024, "kib": 1024, "m": 1024**2, "mib": 1024**2, "g": 1024**3, "gib": 1024**3}
+    lowered = text.strip().lower()
+    for suffix in sorted(units, key=len, reverse=True):
+        if lowered.endswith(suffix) and lowered[: -len(suffix)].strip().isdigit():
+            return int(lowered[: -len(suffix)]) * units[suffix]
+    if lowered.isdigit():
+        return int(lowered)
+    raise UsageError(f"--max-body {text!r}: give a size such as 32MiB or 1048576")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _open_and_migrate(database: str) -> tuple[Any, str | None, str]:
+    """Engine of an up-to-date database, with the revisions before and after."""
+    import sqlalchemy as sa
+
+    from perffarm.server.db import migrate
+    from perffarm.server.db.engine import make_engine
+    from perffarm.server.settings import database_url
+
+    try:
+        url = database_url(database)
+    except ValueError as exc:
+        raise UsageError(f"--database: {exc}") from None
+    engine = make_engine(url, pool_size=2)
+    try:
+        before, after = migrate.upgrade(engine)
+    except migrate.DatabaseTooNew as exc:
+        raise UserError(f"{_safe_url(url)}: {exc}") from None
+    except sa.exc.OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise UserError(
+            f"cannot open the database {_safe_url(url)}: {reason} (check --database)"
+        ) from None
+    return engine, before, after
+
+
+def _check_port_free(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise UserError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+                "(is another server running there? choose another --address)"
+            ) from None
+
+
+def server(
+    address: str = typer.Option(DEFAULT_ADDRESS, "--address", "-a", help="HOST:PORT to listen on."),
+    database: str = typer.Option(
+        "./farm.db", "--database", "-d", envvar="PERFFARM_DATABASE", help=_DATABASE_HELP
+    ),
+    workers: int = typer.Option(
+        1, "--workers", "-w", min=1, help="Server processes (PostgreSQL only for more than 1)."
+    ),
+    admin_token: str | None = typer.Option(
+        None,
+        "--admin-token",
+        envvar="PERFFARM_ADMIN_TOKEN",
+        help="Token for admin actions. Without one, a token is generated on first start, "
+        "printed once, and only its hash is kept in the database.",
+        show_default=False,
+    ),
+    registration: str = typer.Option(
+        "open",
+        "--registration",
+        envvar="PERFFARM_REGISTRATION",
+        help="Who may register machines: 'open' (anyone; runs stay hidden until an admin "
+        "approves the machine) or 'admin' (the admin token is needed).",
+    ),
+    max_body: str = typer.Option("32MiB", "--max-body", help="Largest request body accepted."),
+    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+) -> None:
+    """Run the results server (HTTP API under /api/v1, OpenAPI at /api/v1/openapi.json).
+
+    Example: perffarm server --address 127.0.0.1:8080 --database ./farm.db
+
+    At scale: perffarm server --address 0.0.0.0:8080 --database postgresql://u@h/farm --workers 4
+    """
+    _need_server_extra()
+    import uvicorn
+
+    from perffarm.server.auth import ensure_admin_token
+    from perffarm.server.settings import REGISTRATION_MODES, Settings
+
+    host, port = _parse_address(address)
+    if registration not in REGISTRATION_MODES:
+        raise UsageError(
+            f"--registration {registration!r}: choose one of {', '.join(REGISTRATION_MODES)}"
+        )
+    settings = Settings(
+        database=database,
+        max_body=_parse_size(max_body),
+        registration=registration,
+        admin_token=admin_token,
+    )
+    engine, before, after = _open_and_migrate(database)
+    if engine.dialect.name == "sqlite" and workers > 1:
+        raise UsageError(
+            "--workers above 1 needs PostgreSQL: SQLite has a single writer, and one server "
+            "process already uses it fully (use --database postgresql://...)"
+        )
+    _check_port_free(host, port)
+    _, generated = ensure_admin_token(engine, admin_token)
+    engine.dispose()
+    if before != after:
+        err_console.print(
+            f"database {_safe_url(settings.url)}: schema {before or 'empty'} -> {after}"
+        )
+    if generated:
+        err_console.print(
+            "[bold]admin token (shown only this once; keep it, e.g. in PERFFARM_ADMIN_TOKEN):[/]"
+        )
+        console.print(generated)
+    os.environ.update(settings.to_env())
+    uvicorn.run(
+        "perffarm.server.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers if workers > 1 else None,
+        log_level=log_level,
+        # Agents keep one connection open across a probe and an upload.
+        timeout_keep_alive=30,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    database: str = typer.Option(
+        "./farm.db", "--database", "-d", envvar="PERFFARM_DATABASE", help=_DATABASE_HELP
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the revisions as JSON."),
+) -> None:
+    """Bring the database's schema up to date (the server does this on start, too).
+
+    Example: perffarm db upgrade --database postgresql://perffarm@db.example.org/farm
+    """
+    _need_server_extra()
+    engine, before, after = _open_and_migrate(database)
+    engine.dispose()
+    if as_json:
+        print_json({"before": before, "after": after})
+    elif before == after:
+        console.print(f"the database is up to date (schema {after})")
+    else:
+        console.print(f"upgraded the database: schema {before or 'empty'} -> {after}")
+
+
+@db_app.command("reset-admin-token")
+def db_reset_admin_token(
+    database: str = typer.Option(
+        "./farm.db", "--database", "-d", envvar="PERFFARM_DATABASE", help=_DATABASE_HELP
+    ),
+) -> None:
+    """Make a new admin token (printed once) and forget the old one; restart the server after.
+
+    Example: perffarm db reset-admin-token --database ./farm.db
+    """
+    _need_server_extra()
+    from perffarm.server.auth import reset_admin_token
+
+    engine, _, _ = _open_and_migrate(database)
+    token = reset_admin_token(engine)
+    engine.dispose()
+    err_console.print("[bold]new admin token (shown only this once):[/]")
+    console.print(token)
 
 
 def register(app: typer.Typer) -> None:
     """Add this part's commands to the `perffarm` app."""
+    app.command("server")(server)
+    app.add_typer(db_app)

@@ -1,0 +1,1 @@
+"""The server's database: tables, engine, and the Alembic migrations shipped in the package."""

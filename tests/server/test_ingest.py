@@ -1,0 +1,268 @@
+"""Ingest through the HTTP API: idempotency, conflicts, gzip, size limit, atomicity, auth."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from perffarm.server.app import create_app
+from perffarm.server.db import tables as t
+from perffarm.server.db.engine import make_engine
+from tests.server.conftest import Api, make_settings
+from tests.server.support import make_run
+
+
+def _count(settings, table: sa.Table) -> int:  # type: ignore[no-untyped-def]
+    engine = make_engine(settings.url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def test_one_run_is_stored_once_and_a_changed_copy_is_a_conflict(api: Api, settings) -> None:
+    auth = api.register()
+    run = make_run(results=4)
+
+    first = api.post_run(run, auth)
+    again = api.post_run(run, auth)
+    changed = run.model_copy(update={"tag": "different"})
+    conflict = api.post_run(changed, auth)
+
+    assert (first.status_code, first.json()["outcome"]) == (201, "stored")
+    assert (again.status_code, again.json()["outcome"]) == (200, "already-stored")
+    assert (conflict.status_code, conflict.json()["outcome"]) == (409, "conflict")
+    assert _count(settings, t.runs) == 1
+    assert _count(settings, t.results) == 4
+    # The document is kept as sent: the first version, whole.
+    stored = api.get(f"/runs/{run.id}")
+    assert stored.headers["content-type"].startswith("application/json")
+    assert json.loads(stored.text) == json.loads(run.to_json())
+
+
+def test_received_at_is_stamped_by_the_server(api: Api) -> None:
+    auth = api.register()
+    run = make_run()  # started in 2026-01-01, long before "now"
+    api.post_run(run, auth)
+    (summary,) = api.get("/runs").json()["items"]
+    assert summary["started_at"].startswith("2026-01-01T00:05")
+    assert summary["received_at"] > summary["started_at"]
+
+
+def test_gzip_body_is_accepted(api: Api) -> None:
+    auth = api.register()
+    run = make_run()
+    answer = api.client.post(
+        "/api/v1/runs",
+        content=gzip.compress(run.to_json().encode()),
+        headers={**auth, "Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+    assert answer.status_code == 201, answer.text
+    assert api.get(f"/runs/{run.id}").status_code == 200
+
+
+def test_corrupt_gzip_is_a_clear_400(api: Api) -> None:
+    auth = api.register()
+    answer = api.client.post(
+        "/api/v1/runs",
+        content=b"\x1f\x8bnot really gzip",
+        headers={**auth, "Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+    assert answer.status_code == 400
+    assert "gzip" in answer.json()["detail"]
+
+
+def test_too_large_bodies_are_refused_with_413_plain_or_compressed(database: str) -> None:
+    app = create_app(make_settings(database, max_body=64 * 1024))
+    with TestClient(app) as client:
+        api = Api(client)
+        auth = api.register()
+        big = make_run(results=400)
+        text = big.to_json().encode()
+        assert len(text) > 64 * 1024
+        plain = client.post(
+            "/api/v1/runs", content=text, headers={**auth, "Content-Type": "application/json"}
+        )
+        # Compresses well below the limit but expands above it: refused just the same.
+        packed = gzip.compress(text)
+        assert len(packed) < 64 * 1024
+        bomb = client.post(
+            "/api/v1/runs",
+            content=packed,
+            headers={**auth, "Content-Type": "application/json", "Content-Encoding": "gzip"},
+        )
+        assert plain.status_code == 413 and bomb.status_code == 413
+        assert "limit of 0.0625 MiB" in plain.json()["detail"]
+        assert api.get("/runs", admin=True).json()["items"] == []
+
+
+def test_batch_stores_the_valid_runs_and_names_the_bad_fields_of_the_invalid(
+    api: Api, settings
+) -> None:
+    auth = api.register()
+    good = [make_run(hour=1), make_run(hour=2)]
+    bad = good[0].model_dump(mode="json", by_alias=True)
+    bad["id"] = "6b3c2a8e-0000-4000-8000-000000000001"
+    bad["results"][0]["metric"] = ""
+    del bad["project"]
+
+    answer = api.batch([good[0], bad, good[1], good[0]], auth)
+
+    assert answer.status_code == 200, answer.text
+    outcomes = answer.json()["outcomes"]
+    assert [o["outcome"] for o in outcomes] == ["stored", "invalid", "stored", "already-stored"]
+    fields = {e["field"] for e in outcomes[1]["errors"]}
+    assert fields == {"body.runs.1.project", "body.runs.1.results.0.metric"}
+    assert outcomes[1]["id"] == bad["id"]
+    assert _count(settings, t.runs) == 2
+    assert _count(settings, t.results) == 6
+
+
+def test_invalid_single_run_is_a_422_naming_each_field(api: Api) -> None:
+    auth = api.register()
+    doc = make_run().model_dump(mode="json", by_alias=True)
+    doc["results"][0]["samples"] = ["x"]
+    doc["surprise"] = 1
+    answer = api.client.post("/api/v1/runs", json=doc, headers=auth)
+    assert answer.status_code == 422
+    body = answer.json()
+    fields = {e["field"] for e in body["errors"]}
+    assert fields == {"body.results.0.samples.0", "body.surprise"}
+    assert "body.surprise" in body["detail"]
+
+
+def test_wrong_or_missing_machine_secret_is_401(api: Api, settings) -> None:
+    api.register()
+    run = make_run()
+    wrong = api.post_run(run, {"Authorization": "Bearer lab-01:not-the-secret"})
+    unknown = api.post_run(run, {"Authorization": "Bearer nobody:secret"})
+    missing = api.post_run(run, {})
+    assert wrong.status_code == unknown.status_code == missing.status_code == 401
+    assert "wrong machine name or secret" in wrong.json()["detail"]
+    assert _count(settings, t.runs) == 0
+
+
+def test_run_is_attributed_to_the_authenticated_machine(api: Api) -> None:
+    auth = api.register("lab-02", owner="bob")
+    run = make_run(machine="some-other-name")
+    assert api.post_run(run, auth).status_code == 201
+    (summary,) = api.get("/runs").json()["items"]
+    assert (summary["machine"], summary["owner"]) == ("lab-02", "bob")
+    # ... and the document itself is not rewritten.
+    assert json.loads(api.get(f"/runs/{run.id}").text)["machine"] == "some-other-name"
+
+
+def test_unapproved_machine_runs_are_stored_but_hidden_until_approval(api: Api) -> None:
+    auth = api.register("new-box", approve=False)
+    run = make_run(machine="new-box")
+    answer = api.post_run(run, auth)
+    assert answer.status_code == 201
+    assert answer.json()["machine_approved"] is False
+    assert "not approved" in answer.json()["message"]
+
+    assert api.get("/runs").json()["items"] == []
+    assert api.get(f"/runs/{run.id}").status_code == 404
+    assert api.get("/results").json()["items"] == []
+    assert (
+        api.get(
+            "/series", project="demo", benchmark="bench", metric="latency", params='{"clients":0}'
+        ).json()["items"]
+        == []
+    )
+    assert api.get("/machines").json()["items"] == []
+    admin_view = api.get("/runs", admin=True).json()["items"]
+    assert [r["hidden"] for r in admin_view] == [True]
+
+    api.client.post("/api/v1/machines/new-box/approve", headers=api.admin)
+    assert [r["id"] for r in api.get("/runs").json()["items"]] == [str(run.id)]
+    assert api.get(f"/runs/{run.id}").status_code == 200
+
+
+def test_fingerprint_change_is_recorded_and_metadata_updated_in_place(api: Api, settings) -> None:
+    auth = api.register()
+    api.batch([make_run(hour=1, fingerprint="fp-a")], auth)
+    api.batch(
+        [
+            make_run(hour=2, fingerprint="fp-b", sections={"cpu": {"model": "New CPU"}}),
+            make_run(hour=3, fingerprint="fp-b", sections={"cpu": {"model": "New CPU", "mhz": 1}}),
+        ],
+        auth,
+    )
+    # A late upload of an older run changes neither the fingerprint nor the metadata.
+    api.batch([make_run(hour=0, fingerprint="fp-old")], auth)
+
+    machine = api.get("/machines/lab-01").json()
+    assert machine["fingerprint"] == "fp-b"
+    assert machine["metadata"] == {"cpu": {"model": "New CPU", "mhz": 1}}
+    assert [(c["old"], c["new"]) for c in machine["fingerprint_changes"]] == [
+        (None, "fp-a"),
+        ("fp-a", "fp-b"),
+    ]
+    assert _count(settings, t.machines) == 1
+
+
+def test_probe_figures_are_kept_on_the_machine_and_the_runs(api: Api) -> None:
+    auth = api.register()
+    probe = {
+        "transactions": 900,
+        "seconds": 1.0,
+        "transactions_per_second": 900.0,
+        "latency_p50_ms": 1.0,
+        "latency_p90_ms": 1.5,
+        "latency_p99_ms": 2.0,
+        "latency_max_ms": 3.0,
+    }
+    api.batch([make_run()], auth, probe=probe)
+    assert api.get("/machines/lab-01").json()["probe"]["transactions_per_second"] == 900.0
+    assert api.get("/runs").json()["items"][0]["probe"]["latency_p99_ms"] == 2.0
+
+
+def test_registration_names_are_unique_and_admin_only_mode_needs_the_token(database: str) -> None:
+    app = create_app(make_settings(database, registration="admin"))
+    with TestClient(app) as client:
+        api = Api(client)
+        refused = client.post("/api/v1/machines", json={"name": "x1", "owner": "o"})
+        assert refused.status_code == 403
+        ok = client.post("/api/v1/machines", json={"name": "x1", "owner": "o"}, headers=api.admin)
+        assert ok.status_code == 201 and len(ok.json()["secret"]) >= 43  # >= 256 bits
+        twice = client.post(
+            "/api/v1/machines", json={"name": "x1", "owner": "o"}, headers=api.admin
+        )
+        assert twice.status_code == 409
+        bad_name = client.post(
+            "/api/v1/machines", json={"name": "a:b", "owner": "o"}, headers=api.admin
+        )
+        assert bad_name.status_code == 422
+        engine = make_engine(make_settings(database).url)
+        with engine.connect() as conn:
+            stored = conn.execute(sa.select(t.machines.c.secret_hash)).scalar_one()
+        engine.dispose()
+        assert ok.json()["secret"] not in stored and len(stored) == 64
+
+
+def test_values_the_database_cannot_index_are_refused_alike_on_both(api: Api, settings) -> None:
+    auth = api.register()
+    long_branch = make_run(branch="b" * 201)
+    nul_metric = make_run()
+    nul_metric.results[0].metric = "lat\x00ency"
+    single = api.post_run(long_branch, auth)
+    batch = api.batch([nul_metric, make_run(hour=1)], auth).json()["outcomes"]
+    assert single.status_code == 422
+    assert single.json()["errors"][0]["field"] == "body.source.branch"
+    assert [o["outcome"] for o in batch] == ["invalid", "stored"]
+    assert batch[0]["errors"][0]["field"] == "body.runs.0.results.0.metric"
+    assert _count(settings, t.runs) == 1
+
+
+def test_times_out_of_range_in_utc_are_field_errors(api: Api) -> None:
+    auth = api.register()
+    doc = make_run().model_dump(mode="json", by_alias=True)
+    doc["finished_at"] = "0001-01-01T00:00:00+00:01"  # before year 1 once in UTC
+    answer = api.client.post("/api/v1/runs", json=doc, headers=auth)
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["field"] == "body.finished_at"
+    assert api.get("/runs", since="0001-01-01T00:00:00+00:01").status_code == 422

@@ -15,7 +15,8 @@ def test_upgrade_creates_every_table_and_is_idempotent(database: str, capsys) ->
     assert main(["db", "upgrade", "--database", database]) == 0
     assert "schema empty -> " in capsys.readouterr().out
     assert main(["db", "upgrade", "--database", database, "--json"]) == 0
-    assert '"before": "0001"' in capsys.readouterr().out
+    head = migrate.head_revision()
+    assert f'"before": "{head}"' in capsys.readouterr().out
 
     engine = make_engine(database_url(database))
     try:

@@ -84,7 +84,10 @@ def ingest_command(
 def formats_command(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON instead."),
 ) -> None:
-    """List the formats `perffarm ingest` reads (every registered adapter)."""
+    """List the formats `perffarm ingest` reads (every registered adapter).
+
+    Example: perffarm formats --json
+    """
     rows = []
     for name in adapter_names():
         try:

@@ -40,12 +40,13 @@ def _root(
 
 def _register_all() -> None:
     from perffarm.adapters import cli as adapters_cli
+    from perffarm.agent import agent_cli as unattended_cli
     from perffarm.agent import cli as agent_cli
     from perffarm.agent import upload_cli
     from perffarm.analysis import cli as analysis_cli
     from perffarm.server import cli as server_cli
 
-    for part in (agent_cli, upload_cli, adapters_cli, analysis_cli, server_cli):
+    for part in (agent_cli, unattended_cli, upload_cli, adapters_cli, analysis_cli, server_cli):
         part.register(app)
 
 

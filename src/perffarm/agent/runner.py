@@ -247,6 +247,10 @@ def run_suite(
             reporter.measurement_finished(record)
     except KeyboardInterrupt:
         guard.requested = True
+    except BaseException:
+        # Anything else ends run_suite here: the caller's signal handlers must come back.
+        guard.restore()
+        raise
     finally:
         with guard.holding():
             series = sampler.stop() if sampler is not None else []

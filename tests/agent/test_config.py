@@ -88,6 +88,8 @@ def test_environment_overrides_top_level_keys(tmp_path):
     )
     assert suite.config.project == "2024"
     assert suite.config.repeat == 9
+    with pytest.raises(UsageError, match=r"^PERFFARM_REPEAT='lots': Input should be"):
+        load_suite(write(tmp_path, SUITE), environ={"PERFFARM_REPEAT": "lots"})
 
 
 def test_render_refuses_unknown_placeholders():

@@ -155,6 +155,11 @@ def load_suite(
     try:
         config = SuiteConfig.model_validate(merged)
     except ValidationError as exc:
+        first = exc.errors()[0]
+        key = first["loc"][0] if first["loc"] else None
+        if key in env_values and key not in (overrides or {}):
+            variable = ENV_PREFIX + str(key).upper()
+            raise UsageError(f"{variable}={env_values[key]!r}: {first['msg']}") from None
         raise UsageError(_describe(path, data, exc, SuiteConfig)) from None
 
     measurements: list[PlannedMeasurement] = []
@@ -213,19 +218,13 @@ def _load_secrets(path: Path) -> dict[str, Any]:
     return _plain(data)
 
 
-def _environment_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
-    yaml = YAML(typ="safe")
-    found: dict[str, Any] = {}
-    for key in ENV_OVERRIDABLE:
-        value = environ.get(ENV_PREFIX + key.upper())
-        if value is not None and value != "":
-            try:
-                found[key] = yaml.load(value)
-            except Exception:
-                found[key] = value
-            if key in ("project", "tag", "machine", "description"):
-                found[key] = value  # names stay text even when they look like numbers
-    return found
+def _environment_overrides(environ: Mapping[str, str]) -> dict[str, str]:
+    """``PERFFARM_<KEY>`` values, as text: pydantic turns "9" into 9 where a number is due."""
+    return {
+        key: environ[ENV_PREFIX + key.upper()]
+        for key in ENV_OVERRIDABLE
+        if environ.get(ENV_PREFIX + key.upper())
+    }
 
 
 def _plain(value: Any) -> Any:

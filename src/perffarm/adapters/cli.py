@@ -38,10 +38,18 @@ def ingest_command(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Read and show the results, store nothing."
     ),
+    upload: bool = typer.Option(
+        False,
+        "--upload",
+        help="Then send the stored runs the registered server lacks (like `perffarm upload`).",
+    ),
+    server: str | None = typer.Option(
+        None, "--server", help="With --upload: the results server (default: the registered one)."
+    ),
 ) -> None:
     """Read a benchmark tool's results and store them as a run of this machine.
 
-    Example: perffarm ingest .benchmarks/results.json --project api --tag nightly
+    Example: perffarm ingest .benchmarks/results.json --project api --tag nightly --upload
     """
     if format_name != AUTO and format_name not in adapter_names():
         known = ", ".join(adapter_names())
@@ -71,14 +79,24 @@ def ingest_command(
         results = document.results
     else:
         results = parsed.results
+    report = None
+    if upload and not dry_run:
+        from perffarm.agent.upload_cli import send_pending
+
+        report = send_pending(store, server)
     if as_json:
-        print_json(_summary_json(path, adapter, parsed, results, run_id, dry_run))
+        summary = _summary_json(path, adapter, parsed, results, run_id, dry_run)
+        if report is not None:
+            summary["upload"] = report.to_json()
+        print_json(summary)
         return
     console.print(_results_table(results, adapter, path))
     if dry_run:
         console.print(f"dry run: {len(results)} results read, nothing stored")
     else:
         console.print(escape(f"stored run {run_id} ({len(results)} results, project {project})"))
+    if report is not None:
+        console.print(escape(f"uploaded {len(report.stored)} run(s) to {report.server}"))
 
 
 def formats_command(

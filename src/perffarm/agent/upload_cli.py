@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import getpass
 import os
+from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -37,6 +39,24 @@ def _server_for(server: str | None, creds_dir: str | None) -> str:
 
 def _fail(exc: Exception) -> UserError:
     return UserError(str(exc))
+
+
+def send_pending(store: Path | str | None, server: str | None = None) -> Any:
+    """Upload every pending run with the registered credentials (for `ingest --upload`)."""
+    from perffarm.agent.store import LocalStore, StoreError
+    from perffarm.agent.upload import NoCredentials, UploadError, config_dir, load_credentials
+    from perffarm.agent.upload import upload as do_upload
+
+    try:
+        credentials = load_credentials(config_dir(None), server)
+        with LocalStore(store) as local:
+            report = do_upload(local, credentials)
+    except (NoCredentials, UploadError, StoreError) as exc:
+        raise _fail(exc) from None
+    if report.refused:
+        first_id, reason = next(iter(report.refused.items()))
+        raise UserError(f"the server refused run {first_id}: {reason} (it stays pending)")
+    return report
 
 
 def upload(

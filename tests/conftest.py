@@ -18,6 +18,9 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "PERFFARM_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
 )
 REQUIRE_POSTGRES = os.environ.get("PERFFARM_REQUIRE_POSTGRES") == "1"
+# Tables printed by the commands under test must not fold, whatever width the test worker
+# (or a CI log) would give them; set before perffarm's console is created.
+os.environ["COLUMNS"] = "200"
 
 
 def _postgres_unavailable(reason: str) -> None:

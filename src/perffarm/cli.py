@@ -42,11 +42,13 @@ def _register_all() -> None:
     from perffarm.adapters import cli as adapters_cli
     from perffarm.agent import agent_cli as unattended_cli
     from perffarm.agent import cli as agent_cli
-    from perffarm.agent import upload_cli
+    from perffarm.agent import login_cli, upload_cli
     from perffarm.analysis import cli as analysis_cli
+    from perffarm.loadtest import cli as loadtest_cli
     from perffarm.server import cli as server_cli
 
-    for part in (agent_cli, unattended_cli, upload_cli, adapters_cli, analysis_cli, server_cli):
+    parts = (agent_cli, unattended_cli, upload_cli, login_cli, adapters_cli, analysis_cli)
+    for part in (*parts, server_cli, loadtest_cli):
         part.register(app)
 
 

@@ -31,10 +31,13 @@ TOOL_TIMEOUT = 120
 def _run(
     command: list[str], cwd: Path, env: dict[str, str] | None = None, *, may_fail: bool = False
 ) -> str:
+    # The tools run outside this test session: xdist's worker variables would make a nested
+    # pytest (pytest-benchmark) believe it is a distributed worker and skip benchmarking.
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     completed = subprocess.run(
         command,
         cwd=cwd,
-        env={**os.environ, **(env or {})},
+        env={**inherited, **(env or {})},
         capture_output=True,
         text=True,
         timeout=TOOL_TIMEOUT,

@@ -29,6 +29,7 @@ from perffarm.agent.measurement import (
     UnknownMeasurementType,
     load_measurement_type,
 )
+from perffarm.analysis.config import AnalysisConfig
 from perffarm.console import UsageError
 
 SECURE_FILE_NAME = "secure.yaml"
@@ -72,6 +73,7 @@ class SuiteConfig(BaseModel):
     vars: dict[str, Any] = Field(default_factory=dict)
     build: BuildConfig | None = None
     measurements: list[MeasurementEntry] = Field(min_length=1)
+    analysis: AnalysisConfig | None = None
 
 
 @dataclass

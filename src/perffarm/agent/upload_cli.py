@@ -180,6 +180,17 @@ def upload(
         )
 
 
+def _signed_in_token(creds_dir: str | None, url: str) -> str | None:
+    """The signed-in user's access token for this server: the machine is then theirs."""
+    from perffarm.agent.login import LoginError, current
+
+    try:
+        return current(creds_dir, url).access_token
+    except LoginError:
+        # Not signed in (or the sign-in ended): an anonymous registration, as before users.
+        return None
+
+
 @machine_app.command("register")
 def machine_register(
     name: str = typer.Argument(..., help="The machine's name (alias) on the server."),
@@ -217,8 +228,9 @@ def machine_register(
         )
     owner = owner or _os_user()
     url = normalize_server(server)
+    token = admin_token or _signed_in_token(creds_dir, url)
     try:
-        with ServerClient(url, token=admin_token, retries=1) as client:
+        with ServerClient(url, token=token, retries=1) as client:
             client.health()
             answer = client.register(name, owner)
         path = save_credentials(
@@ -233,13 +245,15 @@ def machine_register(
             {
                 "server": url,
                 "machine": name,
-                "owner": owner,
+                "owner": answer.owner,
                 "approved": answer.approved,
                 "credentials": str(path),
             }
         )
         return
-    console.print(f"registered machine {name!r} (owner {owner}) on {url}; secret saved in {path}")
+    console.print(
+        f"registered machine {name!r} (owner {answer.owner}) on {url}; secret saved in {path}"
+    )
     if not answer.approved:
         console.print(
             f"an admin must approve it before its runs are shown: "

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from perffarm.analysis.changepoint import (
     detect,
 )
 from perffarm.analysis.compare import DEFAULT_MIN_EFFECT, Presence, Verdict, compare_runs
+from perffarm.analysis.config import AnalysisConfig, AnalysisConfigError, load_analysis
 from perffarm.analysis.noise import noise_score
 from perffarm.analysis.series_input import SeriesInput, read_series
 from perffarm.console import EXIT_FAILURE, UsageError, console, err_console, print_json
@@ -66,9 +69,13 @@ def register(app: typer.Typer) -> None:
         "check",
         help=(
             "CI gate: compare the latest run (or --run) with a baseline run and fail (exit 1) "
-            "on a significant regression beyond the limit.\n\n"
+            "on a significant regression beyond the limit. The baseline is a stored run, or "
+            "with --server a git ref: a branch is compared with its fork point, a commit of "
+            "the ref's branch with its predecessors.\n\n"
             "Example: perffarm check --against 3f2a --max-regression 5% "
-            "--output summary.md --junit perf.xml"
+            "--output summary.md --junit perf.xml\n\n"
+            "Example: perffarm check --against origin/main --server http://perf:8080 "
+            "--suite suite.yaml --output summary.md"
         ),
     )(check_command)
 
@@ -268,13 +275,48 @@ _SUFFIX_FORMATS = {".md": "markdown", ".markdown": "markdown", ".json": "json", 
 
 def check_command(
     against: str = typer.Option(
-        ..., "--against", help="The baseline run id (or a unique prefix) in the local store."
+        ...,
+        "--against",
+        help="The baseline: a run id (or unique prefix) in the local store; with --server, a "
+        "git ref (main, origin/main, a tag or a commit).",
     ),
     run: str | None = typer.Option(
         None, "--run", help="The run to check (default: the latest stored run of the project)."
     ),
-    max_regression: str = typer.Option(
-        "5%", "--max-regression", help="Largest slowdown tolerated (e.g. 5% or 0.05)."
+    max_regression: str | None = typer.Option(
+        None,
+        "--max-regression",
+        help="Largest slowdown tolerated (e.g. 5% or 0.05; default: the suite's, else 5%).",
+    ),
+    server: str | None = typer.Option(
+        None,
+        "--server",
+        help="A results server: --against is then a git ref, and the baseline comes from "
+        "the server (the fork point of the current branch on it, or its predecessors).",
+    ),
+    repo: Path = typer.Option(
+        Path("."), "--repo", help="The git repository of the code measured (with --server)."
+    ),
+    baseline_branch: str | None = typer.Option(
+        None,
+        "--baseline-branch",
+        help="The branch name the server knows the baseline by (default: from the ref).",
+    ),
+    baseline_runs: int = typer.Option(
+        1,
+        "--baseline-runs",
+        min=1,
+        max=50,
+        help="With --server, pool the samples of this many baseline runs.",
+    ),
+    project: str | None = typer.Option(
+        None, "--project", help="With --server: the project of the run to check."
+    ),
+    suite: Path | None = typer.Option(
+        None,
+        "--suite",
+        help="A suite YAML whose analysis: section gives max_regression and per-benchmark "
+        "overrides (min_effect, direction, ignore).",
     ),
     output_format: str | None = typer.Option(
         None,
@@ -292,30 +334,38 @@ def check_command(
         None, "--store", help="The local store (default: PERFFARM_STORE or the user data dir)."
     ),
 ) -> None:
-    limit = parse_fraction(max_regression, "--max-regression")
+    analysis = _suite_analysis(suite)
+    if max_regression is not None:
+        limit = parse_fraction(max_regression, "--max-regression")
+    elif analysis is not None and analysis.max_regression is not None:
+        limit = analysis.max_regression
+    else:
+        limit = DEFAULT_MAX_REGRESSION
+    overrides = analysis.override_map() if analysis is not None else None
     if output_format is not None and output_format not in _FORMATS:
         raise UsageError(f"--format {output_format!r}: choose one of {', '.join(_FORMATS)}")
     chosen = output_format or (
         _SUFFIX_FORMATS.get(output.suffix.lower(), "markdown") if output else "table"
     )
     with _open_store(store_path) as store:
-        baseline = _load(store, against)
-        if run is not None:
-            contender = _load(store, run)
+        if server is not None:
+            contender = _load(store, run) if run is not None else _latest(store, project, None)
+            baseline = server_baseline(
+                server,
+                against,
+                contender,
+                repo=repo,
+                branch=baseline_branch,
+                runs=baseline_runs,
+            )
         else:
-            latest = [
-                row
-                for row in store.list_runs(project=baseline.project, limit=50)
-                if row.id != str(baseline.id)
-            ]
-            if not latest:
-                raise UsageError(
-                    f"the store has no run of {baseline.project!r} besides the baseline; "
-                    "run the suite first or give --run"
-                )
-            contender = store.load(latest[0].id)
+            baseline = _load(store, against)
+            if run is not None:
+                contender = _load(store, run)
+            else:
+                contender = _latest(store, baseline.project, str(baseline.id))
     # The limit is the minimum effect: "slower" then already means "beyond the limit".
-    items = report.ordered(compare_runs(baseline, contender, min_effect=limit))
+    items = report.ordered(compare_runs(baseline, contender, overrides, min_effect=limit))
     regressions = [i for i in items if i.presence is Presence.BOTH and i.verdict is Verdict.SLOWER]
     rendered: dict[str, Callable[[], Any]] = {
         "markdown": lambda: report.markdown_report(
@@ -370,3 +420,154 @@ def _write(path: Path, text: str) -> None:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc}") from None
+
+
+# -- check: the suite's analysis section, and baselines from a server that follow git --------
+
+DEFAULT_MAX_REGRESSION = 0.05
+
+
+def _suite_analysis(path: Path | None) -> AnalysisConfig | None:
+    if path is None:
+        return None
+    try:
+        return load_analysis(path)
+    except AnalysisConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _latest(store: LocalStore, project: str | None, besides: str | None) -> RunDocument:
+    rows = [row for row in store.list_runs(project=project, limit=50) if row.id != besides]
+    if not rows:
+        what = f"of {project!r} " if project else ""
+        extra = " besides the baseline" if besides else ""
+        raise UsageError(f"the store has no run {what}{extra}; run the suite first or give --run")
+    return store.load(rows[0].id)
+
+
+def _git(repo: Path, *args: str) -> str | None:
+    """The output of a git command in ``repo``, or None when git says no."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(repo), *args], capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        raise UsageError("--against REF with --server needs git on the PATH") from None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _ref_branch(repo: Path, ref: str) -> str | None:
+    """The branch a ref names (``origin/main`` → ``main``), or None for a tag or a commit."""
+    full = _git(repo, "rev-parse", "--symbolic-full-name", ref) or ""
+    if full.startswith("refs/heads/"):
+        return full.removeprefix("refs/heads/")
+    if full.startswith("refs/remotes/"):
+        # refs/remotes/<remote>/<branch>; remote names cannot contain '/'.
+        return full.removeprefix("refs/remotes/").split("/", 1)[-1]
+    return None
+
+
+@dataclass(frozen=True)
+class BaselineQuery:
+    """What to ask the server for, and how to say it to the user."""
+
+    params: dict[str, str]
+    description: str
+
+
+def plan_baseline(
+    repo: Path, ref: str, contender: RunDocument, *, branch: str | None, runs: int
+) -> BaselineQuery:
+    """Decide the baseline of ``contender`` against git ``ref`` (see docs/analysis.md).
+
+    - the contender's commit is in the ref's history (a default-branch commit): the runs
+      of the ref's branch before it, its predecessors;
+    - otherwise (a feature branch): the runs on the ref's branch at the fork point
+      ``git merge-base REF COMMIT``, else the latest ones before the fork point's time;
+    - a ref that is no branch (a tag, a commit): the runs at exactly that commit.
+    """
+    if _git(repo, "rev-parse", "--git-dir") is None:
+        raise UsageError(f"{repo} is not a git repository: give --repo with the code measured")
+    target = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    if target is None:
+        raise UsageError(f"--against {ref!r} is not a commit, branch or tag in {repo}")
+    commit = contender.source.commit or _git(repo, "rev-parse", "HEAD")
+    if not commit or _git(repo, "cat-file", "-e", f"{commit}^{{commit}}") is None:
+        raise UsageError(
+            f"the run's commit {commit or '(none)'} is not in {repo}: check --repo, or fetch "
+            "more history (git fetch --unshallow)"
+        )
+    params = {
+        "project": contender.project,
+        "limit": str(runs),
+    }
+    if contender.environment.fingerprint:
+        params["fingerprint"] = contender.environment.fingerprint
+    else:
+        params["machine"] = contender.machine
+    branch = branch or _ref_branch(repo, ref)
+    if branch is None:
+        params.update(mode="at", commit=target)
+        return BaselineQuery(params, f"{ref} ({target[:10]})")
+    params["branch"] = branch
+    fork = _git(repo, "merge-base", target, commit)
+    if fork is None:
+        raise UsageError(f"{ref} and the run's commit {commit[:10]} have no common history")
+    if fork == commit:
+        time = _git(repo, "show", "-s", "--format=%cI", commit) or ""
+        params.update(mode="before", commit=commit, commit_time=time)
+        return BaselineQuery(params, f"the runs on {branch} before {commit[:10]}")
+    time = _git(repo, "show", "-s", "--format=%cI", fork) or ""
+    params.update(mode="at", commit=fork, commit_time=time)
+    return BaselineQuery(params, f"the fork point {fork[:10]} on {branch}")
+
+
+def server_baseline(
+    server: str,
+    ref: str,
+    contender: RunDocument,
+    *,
+    repo: Path,
+    branch: str | None,
+    runs: int,
+) -> RunDocument:
+    """The baseline run from the server; several runs are pooled into one document."""
+    import httpx
+
+    plan = plan_baseline(repo, ref, contender, branch=branch, runs=runs)
+    base = server.rstrip("/")
+    try:
+        with httpx.Client(base_url=base, timeout=30) as client:
+            answer = client.get("/api/v1/baseline", params=plan.params)
+            if answer.status_code != 200:
+                raise UsageError(f"{base} refused the baseline query: {_detail(answer)}")
+            found = answer.json()["runs"]
+            if not found:
+                print_where = plan.params.get("fingerprint") or plan.params.get("machine")
+                raise UsageError(
+                    f"{base} has no run of {contender.project!r} for {plan.description} on "
+                    f"{print_where}: run the suite there first"
+                )
+            documents = []
+            for item in found:
+                fetched = client.get(f"/api/v1/runs/{item['id']}")
+                if fetched.status_code != 200:
+                    raise UsageError(f"{base}: run {item['id']}: {_detail(fetched)}")
+                documents.append(RunDocument.model_validate_json(fetched.content))
+    except httpx.HTTPError as exc:
+        raise UsageError(f"cannot reach {base}: {exc}; check --server") from None
+    err_console.print(
+        f"baseline: {plan.description}: "
+        + ", ".join(f"{d.id!s:.8} @{(d.source.commit or '')[:10]}" for d in documents)
+    )
+    first = documents[0]
+    if len(documents) == 1:
+        return first
+    return first.model_copy(update={"results": [r for d in documents for r in d.results]})
+
+
+def _detail(answer: Any) -> str:
+    try:
+        return str(answer.json().get("detail") or answer.status_code)
+    except ValueError:
+        return f"HTTP {answer.status_code}"

@@ -14,14 +14,26 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from perffarm import __version__
 from perffarm.model.api import API_PREFIX, ErrorBody, FieldError
+from perffarm.server import detection, loadtests
+from perffarm.server.api import auth_web, meta, runs, series
 from perffarm.server.api import machines as machines_api
-from perffarm.server.api import meta, runs, series
+from perffarm.server.api import projects as projects_api
+from perffarm.server.api import users as users_api
 from perffarm.server.auth import ensure_admin_token
 from perffarm.server.body import BodyMiddleware
 from perffarm.server.db import migrate
 from perffarm.server.db.engine import make_engine
 from perffarm.server.ingest import Ingestor
+from perffarm.server.oauth import router as oauth_router
+from perffarm.server.oidc import OidcClient
+from perffarm.server.security import (
+    AuthMiddleware,
+    RateLimiter,
+    SecurityHeadersMiddleware,
+    install_log_filter,
+)
 from perffarm.server.settings import Settings
+from perffarm.web.routes import install as web_install
 
 
 def _error(status: int, detail: str, errors: list[FieldError] | None = None, **kw) -> JSONResponse:  # type: ignore[no-untyped-def]
@@ -48,7 +60,10 @@ def create_app(settings: Settings, *, migrate_database: bool = True) -> FastAPI:
         # moving it out of the collector's sight shortens the pauses that make tail latency.
         gc.collect()
         gc.freeze()
-        yield
+        detection.start(_app)
+        async with loadtests.running(_app):
+            yield
+        detection.stop(_app)
         engine.dispose()
 
     app = FastAPI(
@@ -65,6 +80,11 @@ def create_app(settings: Settings, *, migrate_database: bool = True) -> FastAPI:
     app.state.ingestor = Ingestor(engine)
     app.state.admin_hash = admin_hash
     app.add_middleware(BodyMiddleware, max_body=settings.max_body)
+    app.add_middleware(AuthMiddleware, private=settings.private)
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.state.signin_limiter = RateLimiter(limit=10, window=60.0)
+    app.state.oidc_clients = {p.name: OidcClient(p) for p in settings.oidc_providers}
+    install_log_filter()
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -88,8 +108,20 @@ def create_app(settings: Settings, *, migrate_database: bool = True) -> FastAPI:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "invalid value"
         return _error(422, f"a value the database cannot use: {reason}")
 
-    for router in (meta.router, runs.router, series.router, machines_api.router):
+    for router in (
+        meta.router,
+        runs.router,
+        series.router,
+        machines_api.router,
+        users_api.router,
+        projects_api.router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(oauth_router)
+    app.include_router(auth_web.router)
+    web_install(app)
+    loadtests.install(app, engine)
+    detection.install(app, engine)
     return app
 
 

@@ -116,6 +116,15 @@ def server(
         "approves the machine) or 'admin' (the admin token is needed).",
     ),
     max_body: str = typer.Option("32MiB", "--max-body", help="Largest request body accepted."),
+    private: bool = typer.Option(
+        False, "--private", envvar="PERFFARM_PRIVATE", help="Every read needs a signed-in user."
+    ),
+    oidc_config: str | None = typer.Option(
+        None,
+        "--oidc-config",
+        help="JSON file: [{name, issuer, client_id, client_secret}].",
+        show_default=False,
+    ),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
 ) -> None:
     """Run the results server (HTTP API under /api/v1, OpenAPI at /api/v1/openapi.json).
@@ -135,11 +144,21 @@ def server(
         raise UsageError(
             f"--registration {registration!r}: choose one of {', '.join(REGISTRATION_MODES)}"
         )
+    from pathlib import Path
+
+    from perffarm.server.settings import load_oidc_providers
+
+    try:
+        providers = load_oidc_providers(Path(oidc_config).read_text()) if oidc_config else ()
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--oidc-config {oidc_config}: {exc}") from None
     settings = Settings(
         database=database,
         max_body=_parse_size(max_body),
         registration=registration,
         admin_token=admin_token,
+        private=private,
+        oidc_providers=providers,
     )
     engine, before, after = _open_and_migrate(database)
     if engine.dialect.name == "sqlite" and workers > 1:
@@ -214,7 +233,167 @@ def db_reset_admin_token(
     console.print(token)
 
 
+user_app = typer.Typer(
+    name="user",
+    help="Users of the results server (admin).\n\nExample: perffarm user add alice --admin "
+    "--password-stdin --database ./farm.db",
+    no_args_is_help=True,
+)
+
+
+def _user_call(database: str | None, server_url: str | None, token: str | None, action, remote):  # type: ignore[no-untyped-def]
+    """Run against the database directly, or through the API with an admin token."""
+    if server_url:
+        import httpx
+
+        if not token:
+            raise UsageError("--server needs --admin-token (or PERFFARM_ADMIN_TOKEN)")
+        method, path, body = remote
+        try:
+            answer = httpx.request(
+                method,
+                server_url.rstrip("/") + "/api/v1" + path,
+                json=body,
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=30,
+            )
+        except httpx.HTTPError as exc:
+            raise UserError(f"cannot reach {server_url}: {exc}") from None
+        if answer.status_code >= 400:
+            try:
+                detail = answer.json().get("detail")
+            except ValueError:
+                detail = f"HTTP {answer.status_code}"
+            raise UserError(f"the server refused: {detail}")
+        return answer.json()
+    _need_server_extra()
+    from perffarm.server import users
+
+    engine, _, _ = _open_and_migrate(database or "./farm.db")
+    try:
+        with engine.connect() as conn:
+            return action(conn, users)
+    except users.UserError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        engine.dispose()
+
+
+_USER_DB = typer.Option(None, "--database", "-d", envvar="PERFFARM_DATABASE", help=_DATABASE_HELP)
+_USER_SERVER = typer.Option(None, "--server", help="Use the API of this server instead.")
+_USER_TOKEN = typer.Option(
+    None, "--admin-token", envvar="PERFFARM_ADMIN_TOKEN", help="For --server."
+)
+
+
+@user_app.command("add")
+def user_add(
+    name: str = typer.Argument(..., help="User name: letters, digits, '.', '_', '-'."),
+    admin: bool = typer.Option(False, "--admin", help="Make the user an admin."),
+    display_name: str | None = typer.Option(None, "--display-name", help="Shown on pages."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read a password."),
+    database: str | None = _USER_DB,
+    server_url: str | None = _USER_SERVER,
+    token: str | None = _USER_TOKEN,
+) -> None:
+    """Add a local account (a password read from stdin lets it sign in on the web).
+
+    Example: perffarm user add alice --admin --password-stdin --database ./farm.db
+    """
+    import sys
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    if password is not None and len(password) < 8:
+        raise UsageError("the password needs at least 8 characters")
+    made = _user_call(
+        database,
+        server_url,
+        token,
+        lambda conn, users: users.create(
+            conn, name, display_name=display_name, password=password, is_admin=admin
+        ).admin_view(),
+        (
+            "POST",
+            "/users",
+            {"name": name, "display_name": display_name, "password": password, "is_admin": admin},
+        ),
+    )
+    console.print(f"added user {made['name']}{' (admin)' if made['is_admin'] else ''}")
+
+
+@user_app.command("list")
+def user_list(
+    as_json: bool = typer.Option(False, "--json", help="Print the users as JSON."),
+    database: str | None = _USER_DB,
+    server_url: str | None = _USER_SERVER,
+    token: str | None = _USER_TOKEN,
+) -> None:
+    """List users (never their emails).
+
+    Example: perffarm user list --json --database ./farm.db
+    """
+    items = _user_call(
+        database,
+        server_url,
+        token,
+        lambda conn, users: {"items": [u.admin_view() for u in users.listing(conn)]},
+        ("GET", "/users", None),
+    )["items"]
+    if as_json:
+        print_json(items)
+        return
+    for u in items:
+        state = "disabled" if u["disabled"] else ("waiting" if not u["approved"] else "active")
+        console.print(
+            f"{u['name']:<20} {u['display_name']:<30} {u['provider']:<10} {state}"
+            f"{'  admin' if u['is_admin'] else ''}"
+        )
+
+
+@user_app.command("disable")
+def user_disable(
+    name: str = typer.Argument(..., help="The user to disable."),
+    database: str | None = _USER_DB,
+    server_url: str | None = _USER_SERVER,
+    token: str | None = _USER_TOKEN,
+) -> None:
+    """Disable a user: sessions end, tokens and their machines' secrets are refused.
+
+    Example: perffarm user disable bob --database ./farm.db
+    """
+    _user_call(
+        database,
+        server_url,
+        token,
+        lambda conn, users: users.set_flags(conn, name, disabled=True).admin_view(),
+        ("POST", f"/users/{name}/disable", None),
+    )
+    console.print(f"disabled user {name}")
+
+
+@user_app.command("approve")
+def user_approve(
+    name: str = typer.Argument(..., help="The user to approve."),
+    database: str | None = _USER_DB,
+    server_url: str | None = _USER_SERVER,
+    token: str | None = _USER_TOKEN,
+) -> None:
+    """Approve a user who signed in through a provider (with --user-approval admin).
+
+    Example: perffarm user approve bob --database ./farm.db
+    """
+    _user_call(
+        database,
+        server_url,
+        token,
+        lambda conn, users: users.set_flags(conn, name, approved=True).admin_view(),
+        ("POST", f"/users/{name}/approve", None),
+    )
+    console.print(f"approved user {name}")
+
+
 def register(app: typer.Typer) -> None:
     """Add this part's commands to the `perffarm` app."""
     app.command("server")(server)
     app.add_typer(db_app)
+    app.add_typer(user_app)

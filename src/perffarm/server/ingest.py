@@ -13,7 +13,7 @@ import hashlib
 import json
 import statistics
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -137,6 +137,8 @@ class Ingestor:
         # SQLite has one writer at a time; queueing writers here is cheaper and fairer than
         # letting them spin on the database lock.
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else nullcontext()
+        # Called with (machine id, run ids) after runs are committed; must only enqueue.
+        self.on_stored: Callable[[int, list[str]], None] | None = None
 
     def ingest(
         self,
@@ -193,6 +195,8 @@ class Ingestor:
             _update_machine(conn, machine, new, probe, received_at)
         for prepared in new:
             outcomes[prepared.index] = _stored(prepared)
+        if new and self.on_stored is not None:
+            self.on_stored(machine.id, [p.id for p in new])
         return outcomes
 
     def _store_one(

@@ -76,8 +76,21 @@ class RunFilter:
     until: datetime | None = None
 
 
+def _visible(m: sa.Table, viewer: int | None) -> sa.ColumnElement[bool]:
+    """Approved machines, and the viewer's own machines while they wait for approval."""
+    if viewer is None:
+        return m.c.approved.is_(True)
+    return sa.or_(m.c.approved.is_(True), m.c.owner_user_id == viewer)
+
+
 def list_runs(
-    conn: sa.Connection, flt: RunFilter, *, admin: bool, cursor: str | None, limit: int
+    conn: sa.Connection,
+    flt: RunFilter,
+    *,
+    admin: bool,
+    cursor: str | None,
+    limit: int,
+    viewer: int | None = None,
 ) -> tuple[list[RunSummary], str | None]:
     r, m = t.runs, t.machines
     query = sa.select(
@@ -115,7 +128,7 @@ def list_runs(
     if flt.until is not None:
         query = query.where(r.c.started_at < _time(flt.until.isoformat(), "until"))
     if not admin:
-        query = query.where(m.c.approved.is_(True))
+        query = query.where(_visible(m, viewer))
     if cursor:
         started, run_id = decode_cursor(cursor, 2)
         started = _time(started, "cursor")
@@ -155,19 +168,24 @@ def list_runs(
     return items, next_cursor
 
 
-def run_document(conn: sa.Connection, run_id: str, *, admin: bool) -> str:
+def run_document(
+    conn: sa.Connection, run_id: str, *, admin: bool, viewer: int | None = None
+) -> str:
     row = conn.execute(
-        sa.select(t.runs.c.document, t.machines.c.approved)
+        sa.select(t.runs.c.document, t.machines.c.approved, t.machines.c.owner_user_id)
         .join(t.machines, t.machines.c.id == t.runs.c.machine_id)
         .where(t.runs.c.id == run_id)
     ).first()
-    if row is None or (not row.approved and not admin):
+    own = viewer is not None and row is not None and row.owner_user_id == viewer
+    if row is None or (not row.approved and not admin and not own):
         raise NotFound(f"no run {run_id}")
     return row.document
 
 
-def attachment(conn: sa.Connection, run_id: str, name: str, *, admin: bool) -> tuple[bytes, str]:
-    document = json.loads(run_document(conn, run_id, admin=admin))
+def attachment(
+    conn: sa.Connection, run_id: str, name: str, *, admin: bool, viewer: int | None = None
+) -> tuple[bytes, str]:
+    document = json.loads(run_document(conn, run_id, admin=admin, viewer=viewer))
     for item in document.get("attachments") or []:
         if item.get("name") == name:
             return base64.b64decode(item["content"]), item.get("media_type") or (

@@ -7,8 +7,9 @@ settings without pickling anything.
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_DATABASE = "./farm.db"
@@ -19,6 +20,58 @@ _ENV_DATABASE = "PERFFARM_SERVER_DATABASE"
 _ENV_MAX_BODY = "PERFFARM_SERVER_MAX_BODY"
 _ENV_REGISTRATION = "PERFFARM_REGISTRATION"
 ADMIN_TOKEN_ENV = "PERFFARM_ADMIN_TOKEN"
+PRIVATE_ENV = "PERFFARM_PRIVATE"
+_ENV_OIDC = "PERFFARM_SERVER_OIDC"
+_ENV_DEVICE_INTERVAL = "PERFFARM_SERVER_DEVICE_INTERVAL"
+_ENV_USER_APPROVAL = "PERFFARM_USER_APPROVAL"
+USER_APPROVAL_MODES = ("auto", "admin")
+
+
+@dataclass(frozen=True)
+class OidcProvider:
+    """One OpenID Connect provider users may sign in with."""
+
+    name: str
+    issuer: str
+    client_id: str
+    client_secret: str = field(default="", repr=False)
+    label: str = ""
+    scopes: str = "openid email profile"
+
+    @classmethod
+    def from_dict(cls, data: dict) -> OidcProvider:
+        missing = [k for k in ("name", "issuer", "client_id") if not data.get(k)]
+        if missing:
+            raise ValueError(f"an OIDC provider needs {', '.join(missing)}")
+        unknown = set(data) - {"name", "issuer", "client_id", "client_secret", "label", "scopes"}
+        if unknown:
+            raise ValueError(f"unknown OIDC provider keys: {', '.join(sorted(unknown))}")
+        return cls(**{k: str(v) for k, v in data.items()})
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "name": self.name,
+            "issuer": self.issuer,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "label": self.label,
+            "scopes": self.scopes,
+        }
+
+
+def load_oidc_providers(text: str) -> tuple[OidcProvider, ...]:
+    """Providers from JSON: a list of {name, issuer, client_id, client_secret, label}."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"the OIDC providers are not valid JSON: {exc}") from None
+    if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
+        raise ValueError("the OIDC providers must be a JSON list of objects")
+    providers = tuple(OidcProvider.from_dict(d) for d in data)
+    names = [p.name for p in providers]
+    if len(set(names)) != len(names):
+        raise ValueError("two OIDC providers have the same name")
+    return providers
 
 
 def database_url(value: str) -> str:
@@ -48,6 +101,15 @@ class Settings:
     #: The admin token given on the command line or in the environment. When None, the
     #: token whose hash is stored in the database is the admin token.
     admin_token: str | None = None
+    #: A private farm: every read needs a signed-in user or a token with the read scope.
+    private: bool = False
+    oidc_providers: tuple[OidcProvider, ...] = ()
+    #: Seconds a device-flow client waits between polls (RFC 8628 ``interval``).
+    device_interval: int = field(
+        default_factory=lambda: int(os.environ.get(_ENV_DEVICE_INTERVAL, "5"))
+    )
+    #: Users created by an OIDC sign-in: usable at once ('auto') or after an admin approves.
+    user_approval: str = "auto"
 
     @property
     def url(self) -> str:
@@ -61,6 +123,10 @@ class Settings:
         }
         if self.admin_token:
             env[ADMIN_TOKEN_ENV] = self.admin_token
+        env[PRIVATE_ENV] = "1" if self.private else "0"
+        env[_ENV_OIDC] = json.dumps([p.to_dict() for p in self.oidc_providers])
+        env[_ENV_DEVICE_INTERVAL] = str(self.device_interval)
+        env[_ENV_USER_APPROVAL] = self.user_approval
         return env
 
     @classmethod
@@ -70,4 +136,8 @@ class Settings:
             max_body=int(os.environ.get(_ENV_MAX_BODY, DEFAULT_MAX_BODY)),
             registration=os.environ.get(_ENV_REGISTRATION, "open"),
             admin_token=os.environ.get(ADMIN_TOKEN_ENV) or None,
+            private=os.environ.get(PRIVATE_ENV, "") in ("1", "true", "yes"),
+            oidc_providers=load_oidc_providers(os.environ.get(_ENV_OIDC) or "[]"),
+            device_interval=int(os.environ.get(_ENV_DEVICE_INTERVAL, "5")),
+            user_approval=os.environ.get(_ENV_USER_APPROVAL, "auto"),
         )

@@ -167,7 +167,12 @@ def list_runs(
     )
     try:
         items, next_cursor = queries.list_runs(
-            conn, flt, admin=who.admin, cursor=cursor, limit=limit
+            conn,
+            flt,
+            admin=who.admin,
+            cursor=cursor,
+            limit=limit,
+            viewer=who.user.id if who.user else None,
         )
     except queries.BadQuery as exc:
         raise HTTPException(422, str(exc)) from None
@@ -184,7 +189,9 @@ def get_run(
 ) -> Response:
     """The whole run document, exactly as stored."""
     try:
-        text = queries.run_document(conn, str(run_id), admin=who.admin)
+        text = queries.run_document(
+            conn, str(run_id), admin=who.admin, viewer=who.user.id if who.user else None
+        )
     except queries.NotFound as exc:
         raise HTTPException(404, str(exc)) from None
     return Response(text, media_type="application/json")
@@ -203,7 +210,9 @@ def get_attachment(
 ) -> Response:
     """One attachment's bytes, with its media type."""
     try:
-        data, media_type = queries.attachment(conn, str(run_id), name, admin=who.admin)
+        data, media_type = queries.attachment(
+            conn, str(run_id), name, admin=who.admin, viewer=who.user.id if who.user else None
+        )
     except queries.NotFound as exc:
         raise HTTPException(404, str(exc)) from None
     filename = name.rsplit("/", 1)[-1].replace('"', "")

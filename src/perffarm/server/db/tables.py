@@ -132,3 +132,232 @@ results = sa.Table(
     sa.Index("ix_results_series", "series_id", "commit_time", "id"),
     sa.Index("ix_results_machine", "machine_id", "id"),
 )
+
+# -- users, sign-in and tokens (issue 4) -------------------------------------------------
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("display_name", sa.String(200), nullable=False),
+    sa.Column("email", sa.String(320)),
+    sa.Column("avatar_url", sa.String(1000)),
+    # Both NULL for local accounts; (provider, subject) identifies a person at an OIDC
+    # provider for good, whatever name or email the provider reports later.
+    sa.Column("provider", sa.String(100)),
+    sa.Column("subject", sa.String(255)),
+    sa.Column("password_hash", sa.String(200)),
+    sa.Column("is_admin", sa.Boolean, nullable=False, default=False),
+    sa.Column("approved", sa.Boolean, nullable=False, default=True),
+    sa.Column("disabled", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("last_sign_in", Time),
+    sa.UniqueConstraint("provider", "subject"),
+)
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    # The public id (shown by `token list`, used by `token revoke`); the secret part is
+    # only ever known as the sha256 of the whole token.
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False, index=True),
+    # personal | access | refresh: access and refresh tokens come from the device flow.
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False, default=""),
+    sa.Column("scopes", sa.String(200), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("expires_at", Time),
+    sa.Column("revoked_at", Time),
+    sa.Column("last_used_at", Time),
+    # A refresh token and the access token issued with it share a family: revoking one
+    # (logout) revokes the whole sign-in.
+    sa.Column("family", sa.String(40)),
+)
+
+device_codes = sa.Table(
+    "device_codes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("device_code_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("user_code", sa.String(20), nullable=False, unique=True),
+    sa.Column("client_id", sa.String(200), nullable=False),
+    sa.Column("scopes", sa.String(200), nullable=False),
+    # pending | approved | denied | used
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id")),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("expires_at", Time, nullable=False),
+    sa.Column("last_poll", Time),
+    sa.Column("interval", sa.Integer, nullable=False),
+)
+
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("expires_at", Time, nullable=False),
+)
+
+# OIDC sign-ins in flight: state -> (provider, nonce, PKCE verifier), so that a callback
+# reaching any server process can finish the sign-in.
+sign_in_states = sa.Table(
+    "sign_in_states",
+    metadata,
+    sa.Column("state", sa.String(100), primary_key=True),
+    sa.Column("provider", sa.String(100), nullable=False),
+    sa.Column("nonce", sa.String(100), nullable=False),
+    sa.Column("code_verifier", sa.String(200), nullable=False),
+    sa.Column("next_url", sa.String(1000), nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+)
+
+# Set when a signed-in user registers a machine; machines.owner keeps the user's name so
+# existing owner queries keep working.
+machine_owner_user_id = sa.Column("owner_user_id", sa.Integer, index=True)
+machines.append_column(machine_owner_user_id)
+
+# Load tests (issue 9). Times are epoch milliseconds, as the original harness's API speaks.
+loadtests = sa.Table(
+    "loadtests",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("created", sa.BigInteger, nullable=False),
+    sa.Column("started", sa.BigInteger),
+    sa.Column("finished", sa.BigInteger),
+    sa.Column("definition", sa.Text, nullable=False),
+    sa.Column("results", sa.Text, nullable=False),
+    sa.Column("summary", sa.Text),
+    sa.Column("verdict", sa.String(20)),
+    sa.Index("ix_loadtests_created", "created"),
+)
+
+# One row per accepted batch; the unique key is what makes a retried batch count once.
+loadtest_batches = sa.Table(
+    "loadtest_batches",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("test_id", sa.String(200), sa.ForeignKey("loadtests.id"), nullable=False),
+    sa.Column("worker", sa.String(200), nullable=False),
+    sa.Column("incarnation", sa.String(64), nullable=False),
+    sa.Column("sequence", sa.BigInteger, nullable=False),
+    sa.Column("received_at", sa.BigInteger, nullable=False),
+    sa.Column("datapoints", sa.Integer, nullable=False),
+    sa.Column("final", sa.Boolean, nullable=False),
+    sa.Column("health", sa.Text),
+    sa.Column("latency", sa.Text),
+    sa.UniqueConstraint("test_id", "worker", "incarnation", "sequence"),
+)
+
+loadtest_datapoints = sa.Table(
+    "loadtest_datapoints",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("test_id", sa.String(200), sa.ForeignKey("loadtests.id"), nullable=False),
+    sa.Column("peer_id", sa.String(200), nullable=False),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    # The peer's metrics object as JSON text: stored and returned as sent.
+    sa.Column("metrics", sa.Text, nullable=False),
+    sa.Index("ix_loadtest_datapoints_test", "test_id", "id"),
+)
+
+loadtest_topology = sa.Table(
+    "loadtest_topology",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("test_id", sa.String(200), sa.ForeignKey("loadtests.id"), nullable=False),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Column("topology", sa.Text, nullable=False),
+    sa.Index("ix_loadtest_topology_test", "test_id", "id"),
+)
+
+# -- change points and alerts (issue 6) -------------------------------------------------------
+
+# Alerts for the same commit range of one project and branch, across benchmarks and machines:
+# one commit usually moves many results, and people triage it once.
+alert_groups = sa.Table(
+    "alert_groups",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("project", sa.String(200), nullable=False),
+    sa.Column("branch", sa.String(200), nullable=False),
+    # '' rather than NULL for a run without a commit, so the unique key compares equal.
+    sa.Column("commit_before", sa.String(100), nullable=False),
+    sa.Column("commit_after", sa.String(100), nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.UniqueConstraint("project", "branch", "commit_before", "commit_after"),
+)
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("group_id", sa.Integer, sa.ForeignKey("alert_groups.id"), nullable=False, index=True),
+    sa.Column("series_id", sa.Integer, sa.ForeignKey("series.id"), nullable=False),
+    sa.Column("machine_id", sa.Integer, sa.ForeignKey("machines.id"), nullable=False),
+    sa.Column("project", sa.String(200), nullable=False),
+    sa.Column("benchmark", sa.String(500), nullable=False),
+    sa.Column("params", sa.Text, nullable=False),
+    sa.Column("metric", sa.String(200), nullable=False),
+    sa.Column("branch", sa.String(200), nullable=False),
+    sa.Column("fingerprint", sa.String(200), nullable=False),
+    sa.Column("unit", sa.String(50), nullable=False),
+    sa.Column("direction", sa.String(10), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("magnitude", sa.Float, nullable=False),
+    sa.Column("magnitude_low", sa.Float),
+    sa.Column("magnitude_high", sa.Float),
+    sa.Column("p_value", sa.Float, nullable=False),
+    sa.Column("mean_before", sa.Float, nullable=False),
+    sa.Column("mean_after", sa.Float, nullable=False),
+    sa.Column("n_before", sa.Integer, nullable=False),
+    sa.Column("n_after", sa.Integer, nullable=False),
+    sa.Column("noise_cv", sa.Float),
+    sa.Column("noise_run_to_run", sa.Float),
+    sa.Column("noise_level", sa.String(20), nullable=False),
+    sa.Column("run_before", sa.String(36), nullable=False),
+    sa.Column("run_after", sa.String(36), sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("commit_before", sa.String(100), nullable=False),
+    sa.Column("commit_after", sa.String(100), nullable=False),
+    sa.Column("commit_time_before", Time),
+    sa.Column("commit_time_after", Time),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("state_by", sa.String(200)),
+    sa.Column("state_at", Time),
+    sa.Column("state_note", sa.Text),
+    sa.Column("created_at", Time, nullable=False),
+    # What makes detection idempotent: several workers (or a rebuild after a restart) finding
+    # the same change record it once.
+    sa.UniqueConstraint("series_id", "machine_id", "run_after"),
+    sa.Index("ix_alerts_project_state", "project", "state", "id"),
+)
+
+# Every state an alert went through, with who and when; alerts.state is the latest.
+alert_events = sa.Table(
+    "alert_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("alert_id", sa.Integer, sa.ForeignKey("alerts.id"), nullable=False, index=True),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("by", sa.String(200), nullable=False),
+    sa.Column("at", Time, nullable=False),
+    sa.Column("note", sa.Text),
+)
+
+# "A new normal starts here": the run's point starts a new segment of its machine's series.
+series_breaks = sa.Table(
+    "series_breaks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("series_id", sa.Integer, sa.ForeignKey("series.id"), nullable=False),
+    sa.Column("machine_id", sa.Integer, sa.ForeignKey("machines.id"), nullable=False),
+    sa.Column("run_id", sa.String(36), sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("note", sa.Text),
+    sa.UniqueConstraint("series_id", "machine_id", "run_id"),
+)

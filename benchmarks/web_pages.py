@@ -1,0 +1,324 @@
+"""Dashboard speed with a million results stored.
+
+The database is bulk-loaded (as series_query.py does): one machine, 100,000 runs of 10
+results each, so one series (``suite.case0``) has 100,000 points. Two real run documents of
+5,000 results each, with 10 samples per result, are stored through the ingest code for the
+compare page. Then one `perffarm server` process answers, and the script measures:
+
+- the timeline page's HTML and its JSON data (100,000 points) at the server: target < 100 ms;
+- the time until that chart is interactive in headless Chromium: target < 1 s;
+- the compare page of the two 5,000-result runs at the server: target < 300 ms.
+
+Times "at the server" are request-to-last-byte over a kept-alive local connection, so they
+include HTTP but no network.
+
+    .venv/bin/python benchmarks/web_pages.py [--quick] [--database PATH_OR_URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from perffarm.analysis.statistics import summarize
+from perffarm.model import Environment, Result, RunDocument, Source, canonical_params
+from perffarm.server import machines
+from perffarm.server.db import tables
+from perffarm.server.db.engine import make_engine
+from perffarm.server.db.migrate import upgrade
+from perffarm.server.ingest import Ingestor, series_key
+from perffarm.server.settings import database_url
+from series_query import MACHINE_COLS, RESULT_COLS, RUN_COLS, SERIES_COLS, _quote
+from server_ingest import machine_description, server_process
+
+KEYS = 10
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _bulk_rows(runs: int) -> tuple[list, list, list, list]:
+    base = datetime(2020, 1, 1, tzinfo=UTC)
+    machine_rows = [(1, "bench-0", "bench", "0" * 64, True, base, "{}", "fp-0")]
+    series_rows = []
+    for k in range(KEYS):
+        params = canonical_params({"clients": 4})
+        key = series_key("bench", f"suite.case{k}", params, "latency", "fp-0", "main")
+        series_rows.append(
+            (k + 1, key, "bench", f"suite.case{k}", params, "latency", "fp-0", "main")
+        )
+    run_rows, result_rows = [], []
+    rng = random.Random(3)
+    result_id = 0
+    for r in range(runs):
+        run_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        at = base + timedelta(minutes=r)
+        commit = f"{r:040x}"
+        run_rows.append(
+            (run_id, "bench", 1, "ok", "main", commit, at, "fp-0", at, at, KEYS, "0" * 64, "{}")
+        )
+        # A 5% step every 10,000 commits, so the chart and the detector have work to do.
+        level = 10.0 * (1.05 ** (r // 10_000))
+        for k in range(KEYS):
+            result_id += 1
+            value = level + k + rng.gauss(0, 0.05)
+            result_rows.append(
+                (
+                    result_id,
+                    run_id,
+                    k + 1,
+                    1,
+                    at,
+                    f"suite.case{k}",
+                    canonical_params({"clients": 4}),
+                    "latency",
+                    "ms",
+                    "lower",
+                    5,
+                    value,
+                    value,
+                    0.05,
+                    value - 0.1,
+                    value + 0.1,
+                    "[]",
+                )
+            )
+    return machine_rows, series_rows, run_rows, result_rows
+
+
+def bulk_load(database: str, runs: int) -> float:
+    engine = make_engine(database_url(database))
+    upgrade(engine)
+    engine.dispose()
+    tables = _bulk_rows(runs)
+    started = time.perf_counter()
+    names = ("machines", "series", "runs", "results")
+    columns = (MACHINE_COLS, SERIES_COLS, RUN_COLS, RESULT_COLS)
+    if database.startswith("postgres"):
+        import psycopg
+
+        plain = database_url(database).replace("postgresql+psycopg://", "postgresql://", 1)
+        with psycopg.connect(plain) as conn, conn.cursor() as cursor:
+            for table, cols, rows in zip(names, columns, tables, strict=True):
+                with cursor.copy(f"COPY {table} ({_quote(cols)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            # Later inserts through the ingest code must not collide with the loaded ids.
+            cursor.execute("SELECT setval('machines_id_seq', 100)")
+            cursor.execute("SELECT setval('series_id_seq', 100)")
+            cursor.execute(f"SELECT setval('results_id_seq', {len(tables[3]) + 1})")
+            cursor.execute("ANALYZE")
+            conn.commit()
+    else:
+        db = sqlite3.connect(database, isolation_level=None)
+
+        def text(v: object) -> object:
+            return v.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(v, datetime) else v
+
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("BEGIN")
+        for table, cols, rows in zip(names, columns, tables, strict=True):
+            marks = ", ".join("?" * len(cols.split(",")))
+            db.executemany(
+                f"INSERT INTO {table} ({_quote(cols)}) VALUES ({marks})",
+                ([text(v) for v in row] for row in rows),
+            )
+        db.execute("COMMIT")
+        db.execute("ANALYZE")
+        db.close()
+    return time.perf_counter() - started
+
+
+def compare_documents(results: int) -> tuple[RunDocument, RunDocument]:
+    rng = np.random.default_rng(9)
+    sides = []
+    for side in range(2):
+        items = []
+        for i in range(results):
+            shift = 0.05 if (side and i % 10 == 0) else 0.0
+            samples = [float(v) for v in 10 + (i % 97) + shift * 10 + rng.normal(0, 0.05, 10)]
+            items.append(
+                Result(
+                    benchmark=f"suite.bench{i // 10}",
+                    params={"size": i % 10},
+                    metric="wall",
+                    unit="s",
+                    samples=samples,
+                    summary=summarize(samples),
+                )
+            )
+        at = datetime(2030, 1, 1, tzinfo=UTC) + timedelta(days=side)
+        sides.append(
+            RunDocument(
+                project="compare",
+                machine="compare-0",
+                started_at=at,
+                source=Source(branch="main", commit=f"{side:040x}", commit_time=at),
+                environment=Environment(fingerprint="fp-c"),
+                results=items,
+            )
+        )
+    return sides[0], sides[1]
+
+
+def store_compare_runs(database: str, results: int) -> tuple[str, str]:
+    engine = make_engine(database_url(database))
+    with engine.connect() as conn:
+        machines.register(conn, "compare-0", "bench")
+        machines.approve(conn, "compare-0")
+        row = conn.execute(
+            tables.machines.select().where(tables.machines.c.name == "compare-0")
+        ).one()
+    machine = machines.Machine(id=row.id, name=row.name, owner=row.owner, approved=True)
+    baseline, contender = compare_documents(results)
+    outcomes = Ingestor(engine).ingest(machine, [baseline, contender])
+    assert all(o.outcome == "stored" for o in outcomes), outcomes
+    engine.dispose()
+    return str(baseline.id), str(contender.id)
+
+
+def timed(client: httpx.Client, path: str, repeat: int) -> tuple[list[float], int]:
+    times = []
+    size = 0
+    for _ in range(repeat):
+        started = time.perf_counter()
+        answer = client.get(path)
+        times.append(time.perf_counter() - started)
+        assert answer.status_code == 200, (path, answer.status_code, answer.text[:300])
+        size = len(answer.content)
+    return times, size
+
+
+def report(name: str, times: list[float], target: float | None, extra: str = "") -> None:
+    median = statistics.median(times)
+    worst = max(times)
+    verdict = ""
+    if target is not None:
+        verdict = f"  target < {target * 1000:.0f} ms: {'met' if median < target else 'NOT met'}"
+    print(
+        f"  {name}: median {median * 1000:.1f} ms, max {worst * 1000:.1f} ms "
+        f"({len(times)} requests){extra}{verdict}"
+    )
+
+
+def browser_interactive(url: str, repeat: int) -> list[float]:
+    """Navigation start to the chart drawn and answering the cursor, in headless Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    times = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for index in range(repeat + 1):
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(url)
+            page.wait_for_selector("body[data-chart-ready]", timeout=60_000)
+            # Interactive means the cursor is served: move it and wait for the tooltip.
+            box = page.evaluate(
+                "(() => { const u = window.perffarmChart, r = u.over.getBoundingClientRect();"
+                " return {x: r.left + r.width / 2, y: r.top + r.height / 2}; })()"
+            )
+            page.mouse.move(box["x"], box["y"])
+            page.wait_for_selector("#tooltip:not([hidden])")
+            ready = page.evaluate("window.perffarmReadyAt")
+            if index:  # the first load warms the browser's and the server's caches
+                times.append(ready / 1000)
+            page.close()
+        browser.close()
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="10x smaller sizes.")
+    parser.add_argument("--database", help="An EMPTY SQLite path or postgresql:// URL.")
+    parser.add_argument("--repeat", type=int, default=15)
+    args = parser.parse_args()
+    runs = 10_000 if args.quick else 100_000
+    compare_results = 500 if args.quick else 5_000
+    print(f"machine: {machine_description()}")
+    print(
+        f"sizes: {runs * KEYS:,} results ({runs:,} runs x {KEYS}); timeline series of "
+        f"{runs:,} points; compare: two runs of {compare_results:,} results x 10 samples"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        database = args.database or str(work / "web.db")
+        seconds = bulk_load(database, runs)
+        print(f"loaded in {seconds:.1f} s")
+        started = time.perf_counter()
+        a, b = store_compare_runs(database, compare_results)
+        print(f"compare runs stored through ingest in {time.perf_counter() - started:.1f} s")
+        query = {
+            "project": "bench",
+            "benchmark": "suite.case0",
+            "metric": "latency",
+            "params": json.dumps({"clients": 4}),
+            "machine": "bench-0",
+            "branch": "main",
+        }
+        with server_process(database, work) as url, httpx.Client(base_url=url, timeout=120) as c:
+            print("server:")
+            page = f"/timeline?{urlencode(query)}"
+            twin = f"/api/v1/views/timeline?{urlencode({**query, 'changepoints': 'false'})}"
+            changes = f"/api/v1/views/timeline/changepoints?{urlencode(query)}"
+            timed(c, page, 2)
+            times, size = timed(c, page, args.repeat)
+            report("timeline HTML", times, 0.100, f", {size:,} bytes")
+            first, _ = timed(c, twin, 1)
+            report(f"timeline data ({runs:,} points), first request (read)", first, 0.100)
+            timed(c, twin, 1)
+            times, size = timed(c, twin, args.repeat)
+            report(
+                f"timeline data ({runs:,} points), again (cached)",
+                times,
+                0.100,
+                f", {size / 1e6:.1f} MB",
+            )
+            first, _ = timed(c, changes, 1)
+            again, _ = timed(c, changes, 3)
+            report("change points, first request (detection)", first, None)
+            report("change points, again (cached)", again, None)
+            compare = f"/compare?a={a}&b={b}"
+            first, size = timed(c, compare, 1)
+            report(
+                f"compare page, first view ({compare_results:,} results, compare_runs)",
+                first,
+                0.300,
+                f", {size / 1e6:.1f} MB",
+            )
+            times, _ = timed(c, compare, args.repeat)
+            report("compare page, viewed again (comparison cached)", times, 0.300)
+            print("headless Chromium:")
+            try:
+                times = browser_interactive(url + page, max(3, args.repeat // 3))
+            except Exception as exc:  # no browser here: say so, keep the server figures
+                print(f"  (no headless Chromium: {str(exc).splitlines()[0]})")
+            else:
+                report(f"timeline interactive ({runs:,} points)", times, 1.0)
+
+
+if __name__ == "__main__":
+    main()

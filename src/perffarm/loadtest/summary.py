@@ -1,0 +1,172 @@
+"""The summary of a load test: figures per metric, per-worker health, the verdict.
+
+Pure: it takes datapoints and worker reports as plain values, so the server computes it
+from the database and a test computes it from a list. Percentiles of a metric are over
+every datapoint (all peers, all periods); latency percentiles come from the merged sketch.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from perffarm.loadtest import thresholds as thr
+from perffarm.loadtest.sketch import DDSketch
+
+STANDARD_PERCENTILES = (50.0, 95.0, 99.0)
+#: A worker silent for this long before the end, without its final batch, is missing.
+DEFAULT_MISSING_AFTER_MS = 10_000
+
+
+@dataclass
+class WorkerReport:
+    """What the server knows of one worker, gathered from its batches."""
+
+    name: str
+    incarnations: set[str] = field(default_factory=set)
+    batches: int = 0
+    datapoints: int = 0
+    peers: int = 0
+    first_seen: int | None = None
+    last_seen: int | None = None
+    final: bool = False
+    lag: DDSketch = field(default_factory=DDSketch)
+    cpu: list[float] = field(default_factory=list)
+    rss_max: int = 0
+
+    def add_batch(
+        self,
+        *,
+        incarnation: str,
+        received_at: int,
+        datapoints: int,
+        final: bool,
+        health: dict[str, Any] | None,
+    ) -> None:
+        self.incarnations.add(incarnation)
+        self.batches += 1
+        self.datapoints += datapoints
+        self.first_seen = (
+            received_at if self.first_seen is None else min(self.first_seen, received_at)
+        )
+        self.last_seen = received_at if self.last_seen is None else max(self.last_seen, received_at)
+        self.final = self.final or final
+        if health:
+            if health.get("lag"):
+                self.lag.merge(DDSketch.from_dict(health["lag"]))
+            if health.get("cpu_percent") is not None:
+                self.cpu.append(float(health["cpu_percent"]))
+            self.rss_max = max(self.rss_max, int(health.get("rss_bytes") or 0))
+            self.peers = max(self.peers, int(health.get("peers") or 0))
+
+    def to_dict(self, end_ms: int, missing_after_ms: int) -> dict[str, Any]:
+        silent = None if self.last_seen is None else max(0, end_ms - self.last_seen)
+        missing = not self.final and (silent is None or silent > missing_after_ms)
+        return {
+            "name": self.name,
+            "status": "missing" if missing else ("finished" if self.final else "reporting"),
+            "incarnations": len(self.incarnations),
+            "batches": self.batches,
+            "datapoints": self.datapoints,
+            "peers": self.peers,
+            "last_seen": self.last_seen,
+            "silent_ms": silent,
+            "lag_ms": _sketch_figures(self.lag),
+            "cpu_percent_avg": round(sum(self.cpu) / len(self.cpu), 1) if self.cpu else None,
+            "cpu_percent_max": round(max(self.cpu), 1) if self.cpu else None,
+            "rss_bytes_max": self.rss_max or None,
+        }
+
+
+def _sketch_figures(sketch: DDSketch) -> dict[str, float | None]:
+    def r(v: float | None) -> float | None:
+        return None if v is None else round(v, 3)
+
+    return {
+        "count": sketch.count,
+        "avg": r(sketch.mean),
+        "p50": r(sketch.quantile(0.50)),
+        "p95": r(sketch.quantile(0.95)),
+        "p99": r(sketch.quantile(0.99)),
+        "max": r(sketch.max) if sketch.count else None,
+    }
+
+
+class MetricValues:
+    """Every numeric value of every metric, kept compactly until the summary is made."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, array] = {}
+        self.datapoints = 0
+        self.peers: set[str] = set()
+
+    def add(self, peer_id: str, metrics: dict[str, Any]) -> None:
+        self.datapoints += 1
+        self.peers.add(peer_id)
+        for name, value in metrics.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            column = self.values.get(name)
+            if column is None:
+                column = self.values[name] = array("d")
+            column.append(value)
+
+    def aggregates(self, extra_percentiles: Iterable[float] = ()) -> dict[str, dict[str, float]]:
+        wanted = sorted(set(STANDARD_PERCENTILES) | set(extra_percentiles))
+        out: dict[str, dict[str, float]] = {}
+        for name, column in sorted(self.values.items()):
+            data = np.frombuffer(column, dtype=np.float64)
+            points = np.percentile(data, wanted)
+            figures: dict[str, float] = {
+                "n": int(data.size),
+                "sum": float(data.sum()),
+                "avg": float(data.mean()),
+                "min": float(data.min()),
+                "max": float(data.max()),
+            }
+            figures["count"] = figures["sum"]
+            for p, v in zip(wanted, points, strict=True):
+                figures[f"p{p:g}"] = float(v)
+            out[name] = {
+                k: (round(v, 4) if isinstance(v, float) else v) for k, v in figures.items()
+            }
+        return out
+
+
+def summarize(
+    values: MetricValues,
+    workers: Iterable[WorkerReport],
+    latency: DDSketch,
+    threshold_definition: dict[str, list[str] | str] | None,
+    *,
+    end_ms: int,
+    missing_after_ms: int = DEFAULT_MISSING_AFTER_MS,
+) -> dict[str, Any]:
+    parsed = thr.parse_all(threshold_definition or {})
+    extra = [t.percentile for t in parsed if t.percentile is not None]
+    metrics = values.aggregates(extra)
+    latency_figures: dict[str, Any] = dict(_sketch_figures(latency))
+    for p in extra:
+        q = latency.quantile(p / 100)
+        latency_figures[f"p{p:g}"] = None if q is None else round(q, 3)
+    latency_figures["sum"] = latency_figures["count"]
+    outcomes = [
+        thr.evaluate(t, latency_figures if t.metric == "latency" else metrics.get(t.metric))
+        for t in parsed
+    ]
+    worker_list = [w.to_dict(end_ms, missing_after_ms) for w in workers]
+    missing = [w["name"] for w in worker_list if w["status"] == "missing"]
+    return {
+        "datapoints": values.datapoints,
+        "peers": len(values.peers),
+        "metrics": metrics,
+        "latency_ms": latency_figures,
+        "workers": worker_list,
+        "missing_workers": missing,
+        "thresholds": [o.to_dict() for o in outcomes],
+        "verdict": "failed" if any(not o.passed for o in outcomes) else "passed",
+    }

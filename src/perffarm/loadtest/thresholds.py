@@ -1,0 +1,125 @@
+"""k6-style thresholds: ``{"receivedPerSecond": ["p(95) > 50"], "duplicate": ["count == 0"]}``.
+
+An expression is ``AGGREGATE OPERATOR NUMBER``. Aggregates over every datapoint of the
+test (all peers, all periods): ``count`` and ``sum`` (the metric added up: a per-period
+counter such as ``duplicate`` sums to the test's total), ``avg``, ``min``, ``max``, ``med``
+and ``p(N)``. Pure functions: the server and ``perffarm loadtest local`` share them.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+_OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    ">": operator.gt,
+}
+_EXPRESSION = re.compile(
+    r"^\s*(?P<agg>count|sum|avg|mean|min|max|med|p\(\s*(?P<p>\d+(?:\.\d+)?)\s*\))\s*"
+    r"(?P<op><=|>=|==|!=|<|>)\s*(?P<value>-?\d+(?:\.\d+)?(?:e-?\d+)?)\s*$"
+)
+
+
+class ThresholdError(ValueError):
+    """A threshold expression that cannot be read; the message shows the grammar."""
+
+
+@dataclass(frozen=True)
+class Threshold:
+    metric: str
+    expression: str
+    aggregate: str  # count, sum, avg, min, max, or p<N> (med is p50)
+    operator: str
+    value: float
+
+    @property
+    def percentile(self) -> float | None:
+        return float(self.aggregate[1:]) if self.aggregate.startswith("p") else None
+
+
+def parse(metric: str, expression: str) -> Threshold:
+    match = _EXPRESSION.match(expression)
+    if not match:
+        raise ThresholdError(
+            f"threshold {metric}: {expression!r} is not AGGREGATE OPERATOR NUMBER "
+            "(aggregates: count, sum, avg, min, max, med, p(N); e.g. 'p(95) > 50')"
+        )
+    agg = match["agg"]
+    if match["p"] is not None:
+        percentile = float(match["p"])
+        if not 0 <= percentile <= 100:
+            raise ThresholdError(f"threshold {metric}: p({match['p']}) is outside 0..100")
+        agg = f"p{percentile:g}"
+    agg = {"mean": "avg", "med": "p50"}.get(agg, agg)
+    return Threshold(metric, expression.strip(), agg, match["op"], float(match["value"]))
+
+
+def parse_all(definition: dict[str, list[str] | str]) -> list[Threshold]:
+    out: list[Threshold] = []
+    for metric, expressions in definition.items():
+        if isinstance(expressions, str):
+            expressions = [expressions]
+        out.extend(parse(metric, e) for e in expressions)
+    return out
+
+
+def parse_option(text: str) -> tuple[str, str]:
+    """``METRIC=EXPRESSION`` from a command line option, checked."""
+    metric, sep, expression = text.partition("=")
+    if not sep or not metric.strip():
+        raise ThresholdError(
+            f"--threshold {text!r}: give METRIC=EXPRESSION, e.g. 'receivedPerSecond=p(95) > 50'"
+        )
+    parse(metric.strip(), expression)
+    return metric.strip(), expression.strip()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    threshold: Threshold
+    observed: float | None
+    passed: bool
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "metric": self.threshold.metric,
+            "expression": self.threshold.expression,
+            "observed": self.observed,
+            "passed": self.passed,
+        }
+
+
+def evaluate(threshold: Threshold, aggregates: dict[str, float | None] | None) -> Outcome:
+    """``aggregates`` maps count/sum/avg/min/max/pN to the metric's figures.
+
+    A metric nobody reported fails its thresholds: a test whose peers never sent anything
+    must not pass ``duplicate: count == 0``.
+    """
+    observed = None if aggregates is None else aggregates.get(threshold.aggregate)
+    if observed is None:
+        return Outcome(threshold, None, False)
+    passed = _OPERATORS[threshold.operator](observed, threshold.value)
+    return Outcome(threshold, observed, passed)
+
+
+def settled(outcome: Outcome) -> bool:
+    """A failure that no later datapoint can undo, so a running test may stop on it.
+
+    Sums of counters and maxima only grow, minima only shrink: ``count == 0`` that failed
+    or ``max < 200`` that failed stays failed. Averages and percentiles can recover.
+    """
+    if outcome.passed or outcome.observed is None:
+        return False
+    aggregate, op = outcome.threshold.aggregate, outcome.threshold.operator
+    if aggregate in ("count", "sum", "max"):
+        return op in ("<", "<=", "==")
+    if aggregate == "min":
+        return op in (">", ">=", "==")
+    return False

@@ -1,0 +1,116 @@
+"""Transports: how a peer reaches the system under test.
+
+A transport is a class registered in the entry-point group ``perffarm.transports``:
+``Transport(target: str)`` with ``async connect(peer) -> Connection``; a connection has
+``send(data: bytes)`` (must not block: it is called from the tick loop) and
+``async close()``, and hands every message it receives to ``peer.on_message(data)``.
+
+Built-ins: ``websocket`` speaks the reference relay's protocol (join a layer and a room
+through the URL's query, then every binary frame goes to the others in the room) with
+perffarm's lean client; ``websockets`` does the same through the ``websockets`` library;
+``sink`` sends nowhere and receives nothing, to measure the workers themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from importlib.metadata import entry_points
+from typing import Any, Protocol
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+GROUP = "perffarm.transports"
+
+
+class Connection(Protocol):
+    def send(self, data: bytes) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class WebSocketTransport:
+    """The reference relay's protocol over perffarm's lean client (``wsclient``)."""
+
+    def __init__(self, target: str) -> None:
+        parts = urlsplit(target)
+        if parts.scheme not in ("ws", "wss"):
+            raise ValueError(f"the websocket transport needs a ws:// or wss:// URL, not {target!r}")
+        self.target = target
+
+    def url(self, peer: Any) -> str:
+        parts = urlsplit(self.target)
+        query = urlencode({"layer": peer.layer, "room": peer.room, "peer": peer.peer_id})
+        return urlunsplit(parts._replace(query=query))
+
+    async def connect(self, peer: Any) -> Connection:
+        from perffarm.loadtest import wsclient
+
+        def closed() -> None:
+            peer.connected = False
+
+        return await wsclient.connect(self.url(peer), peer.on_message, closed)
+
+
+class WebsocketsLibraryTransport(WebSocketTransport):
+    """The same protocol through the ``websockets`` library: slower, a reference to compare."""
+
+    async def connect(self, peer: Any) -> Connection:
+        from websockets.asyncio.client import connect
+
+        # No compression: it would cost the workers CPU per message for tiny frames.
+        ws = await connect(self.url(peer), compression=None, max_queue=None, open_timeout=30)
+        return _LibraryConnection(ws, peer)
+
+
+class _LibraryConnection:
+    def __init__(self, ws: Any, peer: Any) -> None:
+        self.ws = ws
+        self._reader = asyncio.create_task(self._read(peer))
+
+    async def _read(self, peer: Any) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        with contextlib.suppress(ConnectionClosed):
+            async for message in self.ws:
+                peer.on_message(message)
+        peer.connected = False
+
+    def send(self, data: bytes) -> None:
+        from websockets.asyncio.server import broadcast
+
+        # broadcast() writes synchronously without waiting for the buffer to drain: the
+        # tick loop never waits on one slow socket.
+        broadcast([self.ws], data)
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.ws.close(), 5)
+        self._reader.cancel()
+        with contextlib.suppress(BaseException):
+            await self._reader
+
+
+class SinkTransport:
+    """Messages go nowhere: what the workers cost, with no system under test at all."""
+
+    def __init__(self, target: str = "") -> None:
+        self.target = target
+
+    async def connect(self, peer: Any) -> _SinkConnection:
+        return _SinkConnection()
+
+
+class _SinkConnection:
+    def send(self, data: bytes) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+def load(name: str) -> type:
+    found = {ep.name: ep for ep in entry_points(group=GROUP)}
+    if name not in found:
+        known = ", ".join(sorted(found)) or "none installed"
+        raise LookupError(f"unknown transport {name!r} (known: {known})")
+    return found[name].load()

@@ -1,0 +1,250 @@
+"""A worker: waits for the test to start, runs its peers, sends their datapoints in batches.
+
+One asyncio task ticks every peer about 60 times a second (one task for all of them: a
+thousand tasks waking 60 times a second would cost more than the peers' own work). How late
+each tick is (the event-loop lag) is the worker's own health figure, sent with every batch.
+
+Batches are numbered; a batch is resent until the server acknowledges it, and the server
+keeps one copy of (worker, incarnation, sequence), so a lost answer never doubles data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from perffarm.loadtest import routines, transports
+from perffarm.loadtest.peer import Peer
+from perffarm.loadtest.sketch import DDSketch
+from perffarm.model.loadtest import DatapointBatch, WorkerHealth
+
+TICK_HZ = 60.0
+TOKEN_HEADER = "X-Perffarm-Loadtest-Token"
+
+
+class WorkerError(Exception):
+    """Something the user can fix (a wrong URL, a test that does not exist)."""
+
+
+@dataclass
+class WorkerConfig:
+    server: str
+    test_id: str
+    peers: int = 10
+    duration: float = 180.0
+    target: str = "ws://127.0.0.1:9000/"
+    transport: str = "websocket"
+    routine: str = "default"
+    routine_options: dict[str, Any] = field(default_factory=dict)
+    name: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    token: str | None = None
+    stats_interval: float = 2.0
+    room_size: int = 10
+    layer: str = "blue"
+    wait_timeout: float = 3600.0
+    ack_log: Path | None = None
+
+
+class Worker:
+    def __init__(self, config: WorkerConfig) -> None:
+        self.config = config
+        self.incarnation = uuid.uuid4().hex
+        self.sequence = 0
+        self.latency = DDSketch()
+        self.lag = DDSketch()
+        self.peers: list[Peer] = []
+        self._outbox: asyncio.Queue[DatapointBatch | None] = asyncio.Queue()
+        self.acknowledged = 0
+        headers = {TOKEN_HEADER: config.token} if config.token else {}
+        self.client = httpx.AsyncClient(
+            base_url=config.server.rstrip("/"), headers=headers, timeout=10
+        )
+        import psutil
+
+        self._process = psutil.Process()
+        self._process.cpu_percent()
+
+    async def wait_until_started(self) -> None:
+        deadline = time.monotonic() + self.config.wait_timeout
+        while True:
+            try:
+                answer = await self.client.get(f"/test/{self.config.test_id}")
+            except httpx.HTTPError as exc:
+                raise WorkerError(
+                    f"cannot reach the results server {self.config.server}: {exc} "
+                    "(check --server / RESULTS_SERVER_URL)"
+                ) from None
+            if answer.status_code == 404:
+                raise WorkerError(
+                    f"the results server has no test {self.config.test_id!r} "
+                    "(create it first, or check --test-id / TEST_ID)"
+                )
+            body = answer.json()
+            if body.get("finished"):
+                raise WorkerError(f"test {self.config.test_id!r} is finished already")
+            if body.get("started"):
+                return
+            if time.monotonic() > deadline:
+                raise WorkerError(f"test {self.config.test_id!r} was not started in time")
+            await asyncio.sleep(0.5)
+
+    async def connect_peers(self) -> None:
+        config = self.config
+        make = routines.load(config.routine)
+        transport = transports.load(config.transport)(config.target)
+        limit = asyncio.Semaphore(50)
+
+        async def one(index: int) -> Peer:
+            peer = Peer(
+                f"{config.name}-{index}",
+                config.layer,
+                f"{config.name}-room-{index // max(1, config.room_size)}",
+                make(config.routine_options),
+                self.latency,
+            )
+            async with limit:
+                peer.connection = await transport.connect(peer)
+            peer.connected = True
+            return peer
+
+        try:
+            self.peers = list(await asyncio.gather(*(one(i) for i in range(config.peers))))
+        except OSError as exc:
+            raise WorkerError(
+                f"cannot connect peers to {config.target}: {exc} (check --target / LIGHTHOUSE_URL)"
+            ) from None
+
+    async def run(self) -> int:
+        """Wait, run, report; answers the number of datapoints the server acknowledged."""
+        try:
+            await self.wait_until_started()
+            await self.connect_peers()
+            sender = asyncio.create_task(self._send_batches())
+            await self._tick_loop()
+            self._outbox.put_nowait(None)
+            await sender
+        finally:
+            for peer in self.peers:
+                if peer.connection is not None:
+                    await peer.connection.close()
+            await self.client.aclose()
+        return self.acknowledged
+
+    async def _tick_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        period = 1 / TICK_HZ
+        start = loop.time()
+        last = start
+        next_tick = start
+        next_stats = start + self.config.stats_interval
+        last_stats = start
+        end = start + self.config.duration
+        while True:
+            now = loop.time()
+            if now >= end:
+                break
+            self.lag.add((now - next_tick) * 1000)
+            elapsed, delta = now - start, now - last
+            last = now
+            for peer in self.peers:
+                peer.step(elapsed, delta, peer)
+            if now >= next_stats:
+                self._queue_batch(now - last_stats, final=False)
+                last_stats = now
+                next_stats += self.config.stats_interval
+            next_tick += period
+            if next_tick < loop.time():
+                # Too far behind: skip the missed ticks instead of running them back to back.
+                next_tick = loop.time()
+            await asyncio.sleep(max(0.0, next_tick - loop.time()))
+        self._queue_batch(loop.time() - last_stats, final=True)
+
+    def _queue_batch(self, seconds: float, *, final: bool) -> None:
+        stamp = time.time_ns() // 1_000_000
+        points = [
+            {"peerId": p.peer_id, "timestamp": stamp, "metrics": p.snapshot(seconds)}
+            for p in self.peers
+        ]
+        health = WorkerHealth(
+            peers=len(self.peers),
+            lag=self.lag.to_dict(),
+            cpu_percent=self._process.cpu_percent(),
+            rss_bytes=self._process.memory_info().rss,
+        )
+        batch = DatapointBatch(
+            worker=self.config.name,
+            incarnation=self.incarnation,
+            sequence=self.sequence,
+            datapoints=points,
+            health=health,
+            latency=self.latency.to_dict(),
+            final=final,
+        )
+        self.sequence += 1
+        # Period sketches: the server merges them, so each value is counted once.
+        self.lag = DDSketch()
+        self.latency = DDSketch()
+        for peer in self.peers:
+            peer.latency = self.latency
+        self._outbox.put_nowait(batch)
+
+    async def _send_batches(self) -> None:
+        path = f"/api/v1/loadtests/{self.config.test_id}/datapoints"
+        while True:
+            batch = await self._outbox.get()
+            if batch is None:
+                return
+            body = batch.model_dump_json(by_alias=True)
+            delay = 0.5
+            for _attempt in range(12):
+                try:
+                    answer = await self.client.post(
+                        path, content=body, headers={"Content-Type": "application/json"}
+                    )
+                except httpx.HTTPError:
+                    answer = None
+                if answer is not None and answer.status_code == 200:
+                    self._acknowledged(batch, answer.json())
+                    break
+                if answer is not None and answer.status_code in (401, 404, 409, 422):
+                    # Not a passing trouble: retrying cannot help (finished, unknown, refused).
+                    break
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5)
+
+    def _acknowledged(self, batch: DatapointBatch, ack: dict) -> None:
+        self.acknowledged += len(batch.datapoints)
+        if self.config.ack_log is not None:
+            with self.config.ack_log.open("a") as out:
+                out.write(
+                    json.dumps(
+                        {
+                            "worker": batch.worker,
+                            "sequence": batch.sequence,
+                            "datapoints": len(batch.datapoints),
+                            "duplicate": ack.get("duplicate"),
+                        }
+                    )
+                    + "\n"
+                )
+
+
+def run_worker(config: WorkerConfig) -> int:
+    async def main() -> int:
+        return await Worker(config).run()
+
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        return uvloop.run(main())
+    return asyncio.run(main())

@@ -1,0 +1,115 @@
+"""The alert webhook: one JSON POST per new alert group, off every request path.
+
+Deliveries go through a queue drained by one daemon thread, with a few retries and
+exponential backoff; a receiver that is down or answers an error is logged and given up
+on. A webhook is a notification, never a reason for the detection worker to stop.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from perffarm import __version__
+
+log = logging.getLogger("perffarm.server.webhooks")
+
+EVENT = "perffarm.alert_group.created"
+RETRIES = 4
+FIRST_DELAY = 0.5
+TIMEOUT = 10.0
+
+
+def payload(group: dict[str, Any], base_url: str | None = None) -> dict[str, Any]:
+    """What the receiver gets: the event name, a one-line summary, and the whole group."""
+    alerts = group["alerts"]
+    worst = max(alerts, key=lambda a: abs(a["magnitude"]), default=None)
+    commits = f"{(group['commit_before'] or '?')[:12]}..{(group['commit_after'] or '?')[:12]}"
+    summary = (
+        f"{group['project']} {group['branch'] or ''} {commits}: "
+        f"{group['regressions']} regression(s), {group['improvements']} improvement(s)"
+    )
+    if worst is not None:
+        summary += f"; largest {worst['magnitude']:+.1%} in {worst['benchmark']} {worst['metric']}"
+    body: dict[str, Any] = {"event": EVENT, "summary": summary, "group": group}
+    if base_url:
+        body["url"] = f"{base_url.rstrip('/')}/api/v1/alert-groups/{group['id']}"
+    return body
+
+
+class WebhookSender:
+    """Posts payloads to the URL ``url_of()`` gives at sending time (None: webhooks off)."""
+
+    def __init__(
+        self,
+        url_of: Callable[[], str | None],
+        *,
+        retries: int = RETRIES,
+        first_delay: float = FIRST_DELAY,
+    ) -> None:
+        self.url_of = url_of
+        self.retries = retries
+        self.first_delay = first_delay
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self.sent = 0
+        self.failed = 0
+
+    def enqueue_groups(self, groups: list[dict[str, Any]]) -> None:
+        for group in groups:
+            self._queue.put(payload(group))
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._loop, name="perffarm-webhooks", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _loop(self) -> None:
+        with httpx.Client(
+            timeout=TIMEOUT, headers={"User-Agent": f"perffarm/{__version__}"}
+        ) as client:
+            while True:
+                item = self._queue.get()
+                if item is None:
+                    return
+                try:
+                    url = self.url_of()
+                except Exception:
+                    log.exception("cannot read the alert webhook URL")
+                    url = None
+                if url:
+                    self._deliver(client, url, item)
+
+    def _deliver(self, client: httpx.Client, url: str, body: dict[str, Any]) -> None:
+        delay = self.first_delay
+        for attempt in range(1, self.retries + 1):
+            try:
+                answer = client.post(url, json=body)
+                if answer.status_code < 400:
+                    self.sent += 1
+                    return
+                reason = f"HTTP {answer.status_code}"
+                if 400 <= answer.status_code < 500 and answer.status_code not in (408, 429):
+                    attempt = self.retries  # the receiver refuses this body: retrying won't help
+            except httpx.HTTPError as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            if attempt >= self.retries:
+                self.failed += 1
+                log.warning("alert webhook %s failed after %d attempt(s): %s", url, attempt, reason)
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)

@@ -1,0 +1,107 @@
+"""The sketch, the thresholds, the stats and the summary: pure parts, real numbers."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from perffarm.loadtest import thresholds as thr
+from perffarm.loadtest.sketch import DDSketch
+from perffarm.loadtest.stats import CATEGORIES, PeerStats
+from perffarm.loadtest.summary import MetricValues, WorkerReport, summarize
+
+
+def test_sketch_quantiles_stay_within_the_relative_accuracy() -> None:
+    rng = random.Random(7)
+    values = [rng.lognormvariate(1, 1.2) for _ in range(20_000)]
+    sketch = DDSketch(0.01)
+    sketch.extend(values)
+    for q in (0.5, 0.9, 0.95, 0.99):
+        exact = float(np.quantile(values, q, method="lower"))
+        assert abs(sketch.quantile(q) - exact) / exact <= 0.0201
+
+
+def test_merged_sketches_equal_one_sketch_of_all_values() -> None:
+    rng = random.Random(3)
+    parts = [[rng.expovariate(0.1) for _ in range(1000)] for _ in range(3)]
+    merged = DDSketch()
+    for part in parts:
+        sketch = DDSketch()
+        sketch.extend(part)
+        # Through JSON, as workers send them.
+        merged.merge(DDSketch.from_dict(sketch.to_dict()))
+    whole = DDSketch()
+    whole.extend(v for part in parts for v in part)
+    assert merged.buckets == whole.buckets
+    assert merged.count == whole.count == 3000
+    for q in (0.5, 0.99):
+        assert merged.quantile(q) == whole.quantile(q)
+
+
+def test_thresholds_parse_and_judge() -> None:
+    t = thr.parse("receivedPerSecond", "p(95) > 50")
+    assert (t.aggregate, t.operator, t.value) == ("p95", ">", 50.0)
+    assert thr.evaluate(t, {"p95": 60.0}).passed
+    assert not thr.evaluate(t, {"p95": 40.0}).passed
+    # A metric nobody reported fails rather than passes.
+    assert not thr.evaluate(thr.parse("duplicate", "count == 0"), None).passed
+    with pytest.raises(thr.ThresholdError, match="AGGREGATE OPERATOR NUMBER"):
+        thr.parse("x", "p95 > 5")
+    assert thr.parse_option("duplicate=count == 0") == ("duplicate", "count == 0")
+
+
+def test_stats_close_a_period_in_the_original_names() -> None:
+    stats = PeerStats()
+    for _ in range(4):
+        stats.sent(50)
+    stats.received(100, duplicate=False, expired=False)
+    stats.received(100, duplicate=True, expired=False)
+    stats.latency(10)
+    stats.latency(20)
+    m = stats.snapshot(2.0, connected_peers=1, known_peers=3, position=(1, 2, 3))
+    assert m["sent"] == 4 and m["sentPerSecond"] == 2 and m["sentBytes"] == 200
+    assert m["sentAveragePacketSize"] == 50 and m["sentBytesPerSecond"] == 100
+    assert m["received"] == 2 and m["duplicate"] == 1 and m["relevant"] == 1
+    assert m["all"] == 6 and m["averageLatency"] == 15
+    assert m["position"] == [1, 2, 3] and m["knownPeersCount"] == 3
+    again = stats.snapshot(2.0, connected_peers=1, known_peers=3, position=(1, 2, 3))
+    assert again["sent"] == 0 and again["sentTotal"] == 4 and "averageLatency" not in again
+    assert all(f"{c}TotalBytes" in again for c in CATEGORIES)
+
+
+def test_summary_percentiles_thresholds_and_missing_workers() -> None:
+    values = MetricValues()
+    for i in range(100):
+        values.add(f"p{i % 10}", {"receivedPerSecond": float(i), "duplicate": 0, "position": [0]})
+    alive, dead = WorkerReport("w-alive"), WorkerReport("w-dead")
+    alive.add_batch(incarnation="a", received_at=10_000, datapoints=50, final=True, health=None)
+    dead.add_batch(incarnation="b", received_at=1_000, datapoints=50, final=False, health=None)
+    summary = summarize(
+        values,
+        [alive, dead],
+        DDSketch(),
+        {"receivedPerSecond": ["p(95) > 50", "max < 10"], "duplicate": ["count == 0"]},
+        end_ms=20_000,
+    )
+    assert summary["metrics"]["receivedPerSecond"]["p50"] == pytest.approx(49.5)
+    assert summary["metrics"]["receivedPerSecond"]["max"] == 99
+    assert "position" not in summary["metrics"]
+    assert [t["passed"] for t in summary["thresholds"]] == [True, False, True]
+    assert summary["verdict"] == "failed"
+    assert summary["missing_workers"] == ["w-dead"]
+    assert summary["peers"] == 10
+
+
+def test_only_failures_that_cannot_recover_are_settled() -> None:
+    def outcome(metric: str, expression: str, observed: float) -> thr.Outcome:
+        figures = {"count": observed, "max": observed, "min": observed, "p95": observed}
+        return thr.evaluate(thr.parse(metric, expression), figures)
+
+    assert thr.settled(outcome("duplicate", "count == 0", 3))
+    assert thr.settled(outcome("latency", "max < 100", 150))
+    assert thr.settled(outcome("connectedPeers", "min > 0", 0))
+    assert not thr.settled(outcome("received", "count > 100", 3))  # may still grow
+    assert not thr.settled(outcome("receivedPerSecond", "p(95) > 50", 3))
+    assert not thr.settled(outcome("duplicate", "count == 0", 0))  # passing

@@ -42,7 +42,9 @@ def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
         yield populate(server.url)
 
 
-@pytest.fixture(scope="session")
+# Module scope: a live sync Playwright keeps an event loop running in this thread, which
+# would break any later test of the same worker that calls asyncio.run or starts Playwright.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     try:
         from playwright.sync_api import sync_playwright

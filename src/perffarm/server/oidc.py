@@ -13,6 +13,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
+import authlib.deprecate  # noqa: F401  (installs authlib's "always" filter first, so ours wins)
 import httpx
 from joserfc import jwt
 from joserfc.errors import JoseError

@@ -108,6 +108,14 @@ def test_user_token_uploads_only_for_machines_the_user_owns(farm: Farm) -> None:
     # The owner sees the unapproved machine; others do not.
     assert farm.client.get("/api/v1/machines/a-01", headers=alice).status_code == 200
     assert farm.client.get("/api/v1/machines/a-01", headers=bob).status_code == 404
+    # ...and its runs: listed and readable for the owner, absent for anybody else.
+    run_path = f"/api/v1/runs/{run.id}"
+    assert farm.client.get(run_path, headers=alice).status_code == 200
+    assert farm.client.get(run_path, headers=bob).status_code == 404
+    assert farm.client.get(run_path).status_code == 404
+    listed = farm.client.get("/api/v1/runs", headers=alice).json()["items"]
+    assert [item["id"] for item in listed] == [str(run.id)]
+    assert farm.client.get("/api/v1/runs", headers=bob).json()["items"] == []
     # Disabling the owner stops their tokens at once.
     done = farm.client.post(
         "/api/v1/users/alice/disable", headers=farm.bearer(farm.token(farm.root, "admin"))

@@ -10,8 +10,6 @@ expired is refreshed with the refresh token before use.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from perffarm.agent.upload import config_dir, normalize_server
+from perffarm.agent.upload import config_dir, normalize_server, write_private_json
 
 USER_CREDENTIALS_FILE = "user-credentials.json"
 CLIENT_ID = "perffarm-cli"
@@ -78,29 +76,12 @@ def _read(path: Path) -> dict[str, Any]:
         ) from None
 
 
-def _write(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    # Created 0600 before anything is written, then renamed into place: the tokens are
-    # never readable by others, and a crash leaves the old file or the new one.
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".user-credentials-")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def save(creds_dir: str | Path | None, tokens: UserTokens) -> Path:
     path = _path(creds_dir)
     data = _read(path)
     data["servers"][tokens.server] = tokens.to_json()
     data["default"] = tokens.server
-    _write(path, data)
+    write_private_json(path, data)
     return path
 
 
@@ -118,7 +99,7 @@ def forget(creds_dir: str | Path | None, server: str) -> bool:
     if data.get("default") == server:
         data["default"] = next(iter(data["servers"]), None)
     if removed:
-        _write(path, data)
+        write_private_json(path, data)
     return removed
 
 

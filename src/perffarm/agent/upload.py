@@ -128,6 +128,27 @@ def load_credentials(directory: Path, server: str | None = None) -> Credentials:
     return Credentials(server=key, machine=entry["machine"], secret=entry["secret"])
 
 
+def write_private_json(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as JSON readable by the user only, whole or not at all.
+
+    The file is created 0600 before anything is written and renamed over the old one, so a
+    secret is never readable by others, not even briefly, and a crash leaves the old file
+    or the new one, never half a file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".json")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 def save_credentials(directory: Path, credentials: Credentials) -> Path:
     """Add or replace one server's credentials; written whole, readable by the user only."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -140,19 +161,7 @@ def save_credentials(directory: Path, credentials: Credentials) -> Path:
         "saved_at": datetime.now(UTC).isoformat(),
     }
     data["default"] = credentials.server
-    # A temporary file renamed over the old one: a crash leaves the old file or the new,
-    # never half a file, and the secret is never readable by others, not even briefly.
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".credentials-", suffix=".json")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_private_json(path, data)
     return path
 
 

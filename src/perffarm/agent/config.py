@@ -38,7 +38,7 @@ ENV_PREFIX = "PERFFARM_"
 ENV_OVERRIDABLE = ("project", "tag", "machine", "repeat", "warmup", "description")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][\w-]*(?:\.[\w-]+)*)\s*\}\}")
 # Namespaces a placeholder may use; `build` only exists once a build has run.
-_NAMESPACES = ("secure", "env", "vars", "build", "run")
+_NAMESPACES = ("secure", "env", "vars", "build")
 
 
 class SamplerConfig(BaseModel):

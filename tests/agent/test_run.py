@@ -227,3 +227,24 @@ def _wait_for(path: Path, timeout: float = 60) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"{path} did not appear")
         time.sleep(0.02)
+
+
+def test_a_second_run_on_the_same_store_refuses_while_one_measures(tmp_path, store_path):
+    from perffarm.agent.lock import LOCK_FILE_NAME, AgentLock
+
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        "project: p\nmeasurements:\n  - name: t\n    type: command\n    command: 'true'\n"
+    )
+    store_path.parent.mkdir(parents=True, exist_ok=True)
+    with AgentLock(store_path.parent / LOCK_FILE_NAME):
+        refused = perffarm("run", str(suite), store=store_path)
+    assert refused.returncode == 1
+    assert refused.stderr.count("\n") == 1, refused.stderr
+    assert f"pid {os.getpid()}" in refused.stderr and "stop it first" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    with LocalStore(store_path) as store:
+        assert store.list_runs() == []
+
+    done = perffarm("run", str(suite), store=store_path)
+    assert done.returncode == 0, done.stderr

@@ -75,7 +75,7 @@ def agent_command(
     Example: perffarm agent farm.yaml --every 1h --server http://perf.example.org:8080
     """
     from perffarm.agent.config import load_suite
-    from perffarm.agent.lock import LOCK_FILE_NAME, AgentLock, LockHeld
+    from perffarm.agent.lock import holding_machine_lock
     from perffarm.agent.store import LocalStore, StoreError
     from perffarm.agent.unattended import (
         Agent,
@@ -97,39 +97,29 @@ def agent_command(
         local_store = LocalStore(store)
     except StoreError as exc:
         raise UserError(str(exc)) from None
-    with local_store:
-        lock = AgentLock(local_store.path.parent / LOCK_FILE_NAME)
+    with local_store, holding_machine_lock(local_store.path):
+        log_path = log_file or default_log_file()
         try:
-            lock.acquire()
-        except LockHeld as exc:
-            raise UserError(str(exc)) from None
-        except OSError as exc:
-            raise UserError(f"cannot take the agent lock {lock.path}: {exc.strerror}") from None
-        try:
-            log_path = log_file or default_log_file()
-            try:
-                logger = configure_logging(
-                    log_path,
-                    echo_level=logging.WARNING if quiet else logging.INFO,
-                )
-            except OSError as exc:
-                raise UsageError(
-                    f"cannot write the log file {log_path}: {exc.strerror} "
-                    "(choose another with --log-file)"
-                ) from None
-            options = AgentOptions(
-                suite_files=list(suite_files),
-                every=None if once else interval,
-                once=once,
-                branches=list(branch),
-                server=server,
-                creds_dir=creds_dir,
-                probe_seconds=0.0 if no_probe else 1.0,
+            logger = configure_logging(
+                log_path,
+                echo_level=logging.WARNING if quiet else logging.INFO,
             )
-            with BenchmarkedHeads(state_path_for(local_store.path)) as state:
-                code = Agent(options, suites, local_store, state, logger).serve()
-        finally:
-            lock.release()
+        except OSError as exc:
+            raise UsageError(
+                f"cannot write the log file {log_path}: {exc.strerror} "
+                "(choose another with --log-file)"
+            ) from None
+        options = AgentOptions(
+            suite_files=list(suite_files),
+            every=None if once else interval,
+            once=once,
+            branches=list(branch),
+            server=server,
+            creds_dir=creds_dir,
+            probe_seconds=0.0 if no_probe else 1.0,
+        )
+        with BenchmarkedHeads(state_path_for(local_store.path)) as state:
+            code = Agent(options, suites, local_store, state, logger).serve()
     if code:
         raise typer.Exit(code)
 

@@ -104,15 +104,19 @@ def run_command(
     """Run a benchmark suite on this machine and keep the run in the local store.
 
     With a `build:` section, each branch head is built first and measured as its own run
-    (a failing build is stored as a `build-failed` run with its logs).
+    (a failing build is stored as a `build-failed` run with its logs). One benchmark at a
+    time per store: while another `perffarm run` or `perffarm agent` measures, this refuses
+    to start (their timings would disturb each other).
 
     Example: perffarm run examples/suite.yaml --tag "after index change" --repeat 10
     """
     from perffarm.agent.config import load_suite
+    from perffarm.agent.lock import holding_machine_lock
     from perffarm.agent.runner import RunSettings, plan_builds, run_suite
 
     suite = load_suite(suite_file)
-    with open_store(store) as local_store:
+    local_store = open_store(store)
+    with local_store, holding_machine_lock(local_store.path):
         targets = plan_builds(suite, branch or None) if suite.config.build else [None]
         bar = None
         if progress and err_console.is_terminal:

@@ -8,13 +8,17 @@ the error message of the agent that finds the lock taken.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from perffarm.console import UserError
 
 LOCK_FILE_NAME = "agent.lock"
 
@@ -117,3 +121,23 @@ def read_holder(fd: int) -> LockHolder:
         host=data.get("host") if isinstance(data.get("host"), str) else None,
         started_at=started_at,
     )
+
+
+@contextlib.contextmanager
+def holding_machine_lock(store_path: Path) -> Iterator[AgentLock]:
+    """Hold the machine's benchmark lock (beside the store) for the block, or refuse.
+
+    Two perffarm processes measuring at once on one machine disturb each other's timings,
+    so `perffarm run` and `perffarm agent` both take it; the refusal names the holder.
+    """
+    lock = AgentLock(store_path.parent / LOCK_FILE_NAME)
+    try:
+        lock.acquire()
+    except LockHeld as exc:
+        raise UserError(str(exc)) from None
+    except OSError as exc:
+        raise UserError(f"cannot take the agent lock {lock.path}: {exc.strerror}") from None
+    try:
+        yield lock
+    finally:
+        lock.release()

@@ -210,7 +210,14 @@ def run_suite(
     error: str | None = None
     try:
         environment = describe_machine(context.suite_dir, suite.config.fingerprint)
-        source = settings.source or describe_source(context.suite_dir)
+        if settings.build is not None:
+            # Known before the build starts, so a run interrupted mid-build still names it.
+            target = settings.build
+            source = Source(
+                repository=target.config.repository, branch=target.branch, commit=target.commit
+            )
+        else:
+            source = settings.source or describe_source(context.suite_dir)
         if suite.config.sampler.enabled:
             from perffarm.agent.sampler import ResourceSampler
 

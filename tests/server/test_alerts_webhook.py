@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from perffarm.server.webhooks import EVENT, WebhookSender
+from perffarm.server.webhooks import EVENT, WebhookSender, verify
 from tests.server.conftest import Api
 from tests.server.test_alerts import STEP_AT, commit_of, drained, series_runs, upload, values
 
@@ -20,6 +20,7 @@ class Receiver:
 
     def __init__(self, fail_first: int = 0) -> None:
         self.bodies: list[dict] = []
+        self.raw: list[tuple[dict[str, str], bytes]] = []  # every attempt, failed ones too
         self.attempts = 0
         self.fail_first = fail_first
         receiver = self
@@ -28,6 +29,7 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length)
+                receiver.raw.append((dict(self.headers.items()), body))
                 receiver.attempts += 1
                 if receiver.attempts <= receiver.fail_first:
                     self.send_response(503)
@@ -108,11 +110,11 @@ def test_an_unreachable_webhook_is_logged_and_detection_goes_on(
     assert sender.sent == 0
 
 
-def test_a_failing_receiver_gets_the_post_on_a_retry() -> None:
+def test_a_failing_receiver_gets_the_post_on_a_retry_signed_with_one_delivery_id() -> None:
     receiver = Receiver(fail_first=2)
     receiver.thread.start()
     try:
-        sender = WebhookSender(lambda: receiver.url, first_delay=0.01)
+        sender = WebhookSender(lambda: receiver.url, secret="s3cret", first_delay=0.01)
         sender.start()
         group = {
             "id": 1,
@@ -131,6 +133,38 @@ def test_a_failing_receiver_gets_the_post_on_a_retry() -> None:
         assert body["group"]["id"] == 1
         assert "+10.0% in bench latency" in body["summary"]
         assert (sender.sent, sender.failed) == (1, 0)
+        deliveries = {headers["X-Perffarm-Delivery"] for headers, _ in receiver.raw}
+        assert len(receiver.raw) == 3 and len(deliveries) == 1
+        headers, raw = receiver.raw[-1]
+        assert verify("s3cret", headers, raw)
+        assert not verify("other secret", headers, raw)
+        assert not verify("s3cret", headers, raw.replace(b"demo", b"omed"))
+        stale = {
+            **headers,
+            "X-Perffarm-Timestamp": str(int(headers["X-Perffarm-Timestamp"]) - 3600),
+        }
+        assert not verify("s3cret", stale, raw)
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+
+
+def test_without_a_secret_posts_carry_no_signature(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PERFFARM_ALERT_WEBHOOK_SECRET", raising=False)
+    receiver = Receiver()
+    receiver.thread.start()
+    try:
+        sender = WebhookSender(lambda: receiver.url, first_delay=0.01)
+        sender.start()
+        sender.enqueue_groups(
+            [{"id": 2, "project": "p", "branch": None, "commit_before": None,
+              "commit_after": None, "alerts": [], "regressions": 0, "improvements": 1}]
+        )  # fmt: skip
+        receiver.wait_for(1)
+        sender.stop()
+        ((headers, _),) = receiver.raw
+        assert "X-Perffarm-Signature" not in headers
+        assert headers["X-Perffarm-Event"] == EVENT
     finally:
         receiver.server.shutdown()
         receiver.server.server_close()

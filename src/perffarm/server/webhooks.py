@@ -3,14 +3,25 @@
 Deliveries go through a queue drained by one daemon thread, with a few retries and
 exponential backoff; a receiver that is down or answers an error is logged and given up
 on. A webhook is a notification, never a reason for the detection worker to stop.
+
+With a secret (``PERFFARM_ALERT_WEBHOOK_SECRET``; environment only, so it is never readable
+through the settings API), each post is signed: ``X-Perffarm-Signature: sha256=<hex>`` is the
+HMAC-SHA256 of ``"<X-Perffarm-Timestamp>." + body``, so a receiver can check both who sent it
+and that it is not an old post replayed. ``X-Perffarm-Delivery`` stays the same across the
+retries of one post, so a receiver can drop a duplicate.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import logging
+import os
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +32,9 @@ from perffarm import __version__
 log = logging.getLogger("perffarm.server.webhooks")
 
 EVENT = "perffarm.alert_group.created"
+ENV_SECRET = "PERFFARM_ALERT_WEBHOOK_SECRET"
+SIGNATURE_HEADER = "X-Perffarm-Signature"
+TIMESTAMP_HEADER = "X-Perffarm-Timestamp"
 RETRIES = 4
 FIRST_DELAY = 0.5
 TIMEOUT = 10.0
@@ -43,6 +57,23 @@ def payload(group: dict[str, Any], base_url: str | None = None) -> dict[str, Any
     return body
 
 
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """The ``X-Perffarm-Signature`` value of a post; receivers compare it in constant time."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify(secret: str, headers: Any, body: bytes, *, max_age: float = 300.0) -> bool:
+    """A receiver's check of a post: right signature, and signed less than ``max_age`` ago."""
+    timestamp = headers.get(TIMESTAMP_HEADER) or ""
+    given = headers.get(SIGNATURE_HEADER) or ""
+    try:
+        fresh = abs(time.time() - int(timestamp)) <= max_age
+    except ValueError:
+        return False
+    return fresh and hmac.compare_digest(given, signature(secret, timestamp, body))
+
+
 class WebhookSender:
     """Posts payloads to the URL ``url_of()`` gives at sending time (None: webhooks off)."""
 
@@ -50,10 +81,12 @@ class WebhookSender:
         self,
         url_of: Callable[[], str | None],
         *,
+        secret: str | None = None,
         retries: int = RETRIES,
         first_delay: float = FIRST_DELAY,
     ) -> None:
         self.url_of = url_of
+        self.secret = secret if secret is not None else os.environ.get(ENV_SECRET) or None
         self.retries = retries
         self.first_delay = first_delay
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
@@ -95,10 +128,21 @@ class WebhookSender:
                     self._deliver(client, url, item)
 
     def _deliver(self, client: httpx.Client, url: str, body: dict[str, Any]) -> None:
+        content = json.dumps(body, separators=(",", ":")).encode()
+        delivery = str(uuid.uuid4())
         delay = self.first_delay
         for attempt in range(1, self.retries + 1):
+            headers = {
+                "Content-Type": "application/json",
+                "X-Perffarm-Event": body.get("event", EVENT),
+                "X-Perffarm-Delivery": delivery,
+            }
+            if self.secret:
+                timestamp = str(int(time.time()))
+                headers[TIMESTAMP_HEADER] = timestamp
+                headers[SIGNATURE_HEADER] = signature(self.secret, timestamp, content)
             try:
-                answer = client.post(url, json=body)
+                answer = client.post(url, content=content, headers=headers)
                 if answer.status_code < 400:
                     self.sent += 1
                     return

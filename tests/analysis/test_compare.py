@@ -69,11 +69,17 @@ def test_direction_higher_is_better_turns_a_larger_value_into_faster() -> None:
     assert compare_samples(cont, base, direction=Direction.LOWER).verdict is Verdict.FASTER
 
 
-def test_the_bootstrap_is_deterministic_for_a_seed() -> None:
+def test_the_interval_is_exact_and_uses_no_random_numbers() -> None:
+    # The bootstrap distribution is computed, not sampled: the seed and the number of
+    # resamples (kept for compatibility) change nothing, and the order of the samples neither.
     base, cont = _normal(7, 100.0, 0.05, 10), _normal(8, 104.0, 0.05, 10)
     first = compare_samples(base, cont, seed=3)
-    assert compare_samples(base, cont, seed=3).ratio_ci == first.ratio_ci
-    assert compare_samples(base, cont, seed=4).ratio_ci != first.ratio_ci
+    assert compare_samples(base, cont, seed=4, bootstrap=50).ratio_ci == first.ratio_ci
+    assert compare_samples(base[::-1], cont[::-1]).ratio_ci == first.ratio_ci
+    low, high = first.ratio_ci
+    # Both ends are ratios of two samples: the bootstrap medians take sample values.
+    ratios = {c / b for b in base for c in cont}
+    assert low in ratios and high in ratios
 
 
 def test_summary_fallback_when_there_are_no_samples() -> None:

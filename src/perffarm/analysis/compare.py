@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import gc
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -129,21 +131,95 @@ def compare_samples(
     baseline_summary: Summary | None = None,
     contender_summary: Summary | None = None,
 ) -> Comparison:
-    """Compare two sets of samples; fall back to the summaries when the samples cannot decide."""
-    if min_effect < 0:
-        raise ValueError("the minimum effect cannot be negative")
+    """Compare two sets of samples; fall back to the summaries when the samples cannot decide.
+
+    ``bootstrap`` and ``seed`` are accepted for compatibility and ignored: the bootstrap
+    interval is computed from the exact bootstrap distribution, without random numbers.
+    """
+    del bootstrap, seed
+    pair = SamplePair(
+        baseline,
+        contender,
+        direction=direction,
+        min_effect=min_effect,
+        baseline_summary=baseline_summary,
+        contender_summary=contender_summary,
+    )
+    return compare_batch([pair], alpha=alpha)[0]
+
+
+@dataclass(frozen=True)
+class SamplePair:
+    """One comparison of a batch: what ``compare_samples`` takes, less ``alpha``."""
+
+    baseline: Sequence[float]
+    contender: Sequence[float]
+    direction: Direction = Direction.LOWER
+    min_effect: float = DEFAULT_MIN_EFFECT
+    baseline_summary: Summary | None = None
+    contender_summary: Summary | None = None
+
+
+def compare_batch(pairs: Sequence[SamplePair], *, alpha: float = DEFAULT_ALPHA) -> list[Comparison]:
+    """``compare_samples`` of many pairs at once: the same answers, computed together.
+
+    Pairs that compare from samples are grouped by their sample sizes, and each group is
+    computed as arrays (medians, Mann-Whitney, Hodges-Lehmann, the exact bootstrap
+    interval). A pair's answer does not depend on the other pairs of the batch.
+    """
     if not 0 < alpha < 1:
         raise ValueError("alpha must be between 0 and 1")
-    base = np.asarray(baseline, dtype=float).reshape(-1)
-    cont = np.asarray(contender, dtype=float).reshape(-1)
-    if not (np.all(np.isfinite(base)) and np.all(np.isfinite(cont))):
+    out: list[Comparison | None] = [None] * len(pairs)
+    groups: dict[tuple[int, int], list[int]] = {}
+    for position, pair in enumerate(pairs):
+        if pair.min_effect < 0:
+            raise ValueError("the minimum effect cannot be negative")
+        sizes = (_size(pair.baseline), _size(pair.contender))
+        if sizes[0] >= 0 and sizes[1] >= 0 and smallest_mann_whitney_p(*sizes) < alpha:
+            groups.setdefault(sizes, []).append(position)
+            continue
+        base = np.asarray(pair.baseline, dtype=float).reshape(-1)
+        cont = np.asarray(pair.contender, dtype=float).reshape(-1)
+        _check_finite(base, cont)
+        if smallest_mann_whitney_p(base.size, cont.size) < alpha:
+            groups.setdefault((base.size, cont.size), []).append(position)
+        else:
+            out[position] = _without_enough_samples(pair, base, cont, alpha)
+    for (n_base, n_cont), positions in groups.items():
+        members = [pairs[i] for i in positions]
+        base = np.array([p.baseline for p in members], dtype=float)
+        cont = np.array([p.contender for p in members], dtype=float)
+        base = base.reshape(len(members), n_base)
+        cont = cont.reshape(len(members), n_cont)
+        _check_finite(base, cont)
+        for position, comparison in zip(
+            positions, _from_samples_group(base, cont, members, alpha), strict=True
+        ):
+            out[position] = comparison
+    return [comparison for comparison in out if comparison is not None]
+
+
+def _size(values: Sequence[float]) -> int:
+    """How many samples a flat list or 1-D array holds; -1 for anything else."""
+    if isinstance(values, np.ndarray):
+        return values.size if values.ndim == 1 else -1
+    if isinstance(values, list | tuple):
+        return len(values)
+    return -1
+
+
+def _check_finite(base: np.ndarray, cont: np.ndarray) -> None:
+    if not (np.isfinite(base).all() and np.isfinite(cont).all()):
         raise ValueError("samples must be finite numbers")
-    direction = Direction(direction)
-    enough = smallest_mann_whitney_p(base.size, cont.size) < alpha
-    if enough:
-        return _from_samples(base, cont, direction, min_effect, alpha, bootstrap, seed)
-    if _usable(baseline_summary) and _usable(contender_summary):
-        assert baseline_summary is not None and contender_summary is not None
+
+
+def _without_enough_samples(
+    pair: SamplePair, base: np.ndarray, cont: np.ndarray, alpha: float
+) -> Comparison:
+    direction = Direction(pair.direction)
+    min_effect = pair.min_effect
+    if _usable(pair.baseline_summary) and _usable(pair.contender_summary):
+        assert pair.baseline_summary is not None and pair.contender_summary is not None
         note = (
             f"compared from summaries (means, Welch's t-test): {base.size} and {cont.size} "
             f"samples cannot reach p < {alpha:g}"
@@ -151,7 +227,7 @@ def compare_samples(
             else "compared from summaries (means, Welch's t-test): no samples stored"
         )
         return _from_summaries(
-            baseline_summary, contender_summary, direction, min_effect, alpha, [note]
+            pair.baseline_summary, pair.contender_summary, direction, min_effect, alpha, [note]
         )
     return Comparison(
         verdict=Verdict.UNKNOWN,
@@ -222,72 +298,116 @@ def _decide(
     return Verdict.UNCHANGED
 
 
-def _from_samples(
-    base: np.ndarray,
-    cont: np.ndarray,
-    direction: Direction,
-    min_effect: float,
-    alpha: float,
-    bootstrap: int,
-    seed: int,
-) -> Comparison:
-    notes = _sample_notes("baseline", base) + _sample_notes("contender", cont)
-    base_median = float(np.median(base))
-    cont_median = float(np.median(cont))
-    ratio = _ratio(base_median, cont_median)
+def _from_samples_group(
+    base: np.ndarray, cont: np.ndarray, pairs: list[SamplePair], alpha: float
+) -> list[Comparison]:
+    """Comparisons of rows of equal sizes: ``base`` is (rows, n1), ``cont`` (rows, n2)."""
     level = 1 - alpha
-    ci = None
-    if ratio is None:
-        notes.append("the baseline median is not positive: no ratio, no verdict")
-    else:
-        ci = bootstrap_ratio_ci(base, cont, level=level, resamples=bootstrap, seed=seed)
-    p, cliffs = _mann_whitney(base, cont)
-    differences = cont[:, None] - base[None, :]
-    hodges_lehmann = float(np.median(differences))
-    verdict = _decide(p, ci, direction, min_effect, alpha) if ratio is not None else Verdict.UNKNOWN
-    if verdict is Verdict.UNCHANGED and p < alpha:
-        notes.append(
-            f"significant (p={p:.2g}) but the interval does not clear the minimum effect "
-            f"of {min_effect:.1%}"
-        )
-    return Comparison(
-        verdict=verdict,
-        basis="samples",
-        direction=direction,
-        n_baseline=int(base.size),
-        n_contender=int(cont.size),
-        baseline=base_median,
-        contender=cont_median,
-        ratio=ratio,
-        ratio_ci=ci,
-        ci_level=level,
-        p_value=p,
-        cliffs_delta=cliffs,
-        hodges_lehmann=hodges_lehmann,
-        min_effect=min_effect,
-        alpha=alpha,
-        notes=notes,
+    base_medians = np.median(base, axis=1)
+    cont_medians = np.median(cont, axis=1)
+    p_values, u = _mann_whitney_rows(base, cont)
+    cliffs = 2.0 * u / (base.shape[1] * cont.shape[1]) - 1.0
+    hodges_lehmann = _hodges_lehmann_rows(base, cont)
+    low, high = exact_ratio_ci_rows(base, cont, level=level)
+    base_notes = _sample_notes_rows("baseline", base)
+    cont_notes = _sample_notes_rows("contender", cont)
+    n_base, n_cont = int(base.shape[1]), int(cont.shape[1])
+    columns = zip(
+        pairs,
+        base_notes,
+        cont_notes,
+        base_medians.tolist(),
+        cont_medians.tolist(),
+        p_values.tolist(),
+        cliffs.tolist(),
+        hodges_lehmann.tolist(),
+        low.tolist(),
+        high.tolist(),
+        strict=True,
     )
-
-
-def _sample_notes(side: str, values: np.ndarray) -> list[str]:
-    # The warnings perffarm.analysis.statistics gives, computed directly: this runs
-    # thousands of times per run comparison and needs neither intervals nor quartiles.
-    notes: list[str] = []
-    if values.size < FEW_SAMPLES:
-        notes.append(f"{side}: only {values.size} samples; the interval is rough")
-    mean = float(values.mean())
-    if values.size >= 2 and mean != 0.0:
-        cv = float(values.std(ddof=1)) / abs(mean)
-        if cv >= UNSTABLE_CV:
+    out = []
+    for pair, b_notes, c_notes, base_median, cont_median, p, cliff, hl, lo, hi in columns:
+        direction = (
+            pair.direction if isinstance(pair.direction, Direction) else Direction(pair.direction)
+        )
+        notes = b_notes + c_notes
+        ratio = _ratio(base_median, cont_median)
+        ci = None
+        if ratio is None:
+            notes.append("the baseline median is not positive: no ratio, no verdict")
+            verdict = Verdict.UNKNOWN
+        else:
+            ci = (lo, hi)
+            verdict = _decide(p, ci, direction, pair.min_effect, alpha)
+        if verdict is Verdict.UNCHANGED and p < alpha:
             notes.append(
-                f"{side}: unstable: the coefficient of variation is {cv:.0%} "
+                f"significant (p={p:.2g}) but the interval does not clear the minimum effect "
+                f"of {pair.min_effect:.1%}"
+            )
+        out.append(
+            Comparison(
+                verdict=verdict,
+                basis="samples",
+                direction=direction,
+                n_baseline=n_base,
+                n_contender=n_cont,
+                baseline=base_median,
+                contender=cont_median,
+                ratio=ratio,
+                ratio_ci=ci,
+                ci_level=level,
+                p_value=p,
+                cliffs_delta=cliff,
+                hodges_lehmann=hl,
+                min_effect=pair.min_effect,
+                alpha=alpha,
+                notes=notes,
+            )
+        )
+    return out
+
+
+def _sample_notes_rows(side: str, values: np.ndarray) -> list[list[str]]:
+    """The warnings perffarm.analysis.statistics gives, for every row at once."""
+    rows, n = values.shape
+    notes: list[list[str]] = [[] for _ in range(rows)]
+    if n < FEW_SAMPLES:
+        for row_notes in notes:
+            row_notes.append(f"{side}: only {n} samples; the interval is rough")
+    if n >= 2:
+        means = values.mean(axis=1)
+        stdevs = values.std(axis=1, ddof=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cvs = stdevs / np.abs(means)
+        for row in np.flatnonzero((means != 0.0) & (cvs >= UNSTABLE_CV)):
+            notes[row].append(
+                f"{side}: unstable: the coefficient of variation is {cvs[row]:.0%} "
                 f"(over {UNSTABLE_CV:.0%}); the machine may be busy or the benchmark too short"
             )
-    low, high = float(values.min()), float(values.max())
-    if low > 0 and high / low > 2:
-        notes.append(f"{side}: the slowest sample is more than twice the fastest")
+    lows, highs = values.min(axis=1), values.max(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spread = (lows > 0) & (highs / lows > 2)
+    for row in np.flatnonzero(spread):
+        notes[row].append(f"{side}: the slowest sample is more than twice the fastest")
     return notes
+
+
+def _hodges_lehmann_rows(base: np.ndarray, cont: np.ndarray) -> np.ndarray:
+    """Median of all contender - baseline differences, per row (chunked to bound memory)."""
+    rows = base.shape[0]
+    out = np.empty(rows)
+    step = _chunk(base.shape[1] * cont.shape[1])
+    for start in range(0, rows, step):
+        b, c = base[start : start + step], cont[start : start + step]
+        out[start : start + step] = np.median(
+            (c[:, :, None] - b[:, None, :]).reshape(b.shape[0], -1), axis=1
+        )
+    return out
+
+
+def _chunk(width: int) -> int:
+    """Rows per chunk so that a (rows, width) array stays around a million elements."""
+    return max(1, (1 << 20) // max(width, 1))
 
 
 # Up to this many samples a side (and no ties) the exact distribution of U is used.
@@ -301,27 +421,50 @@ def mann_whitney(baseline: np.ndarray, contender: np.ndarray) -> tuple[float, fl
     Small samples without ties use the exact distribution (a cached recurrence); the others
     the normal approximation with the tie correction and a continuity correction.
     """
-    n_cont, n_base = contender.size, baseline.size
-    combined = np.concatenate((contender, baseline))
-    _, inverse, counts = np.unique(combined, return_inverse=True, return_counts=True)
-    # Average ranks: tied values share the middle of the ranks they occupy.
-    ends = np.cumsum(counts)
-    ranks = (ends - (counts - 1) / 2.0)[inverse]
-    u = float(ranks[:n_cont].sum()) - n_cont * (n_cont + 1) / 2.0
-    ties = bool(np.any(counts > 1))
-    if not ties and max(n_cont, n_base) <= EXACT_LIMIT:
-        cdf = _exact_u_cdf(n_cont, n_base)
-        k = round(u)
-        lower = float(cdf[k])
-        upper = 1.0 - (float(cdf[k - 1]) if k > 0 else 0.0)
-        return min(1.0, 2.0 * min(lower, upper)), u
+    base = np.asarray(baseline, dtype=float).reshape(1, -1)
+    cont = np.asarray(contender, dtype=float).reshape(1, -1)
+    p, u = _mann_whitney_u_rows(base, cont)
+    return float(p[0]), float(u[0])
+
+
+def _mann_whitney_u_rows(base: np.ndarray, cont: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``mann_whitney`` of every row of (rows, n1) and (rows, n2): (p-values, U)."""
+    rows, n_base = base.shape
+    n_cont = cont.shape[1]
+    u = np.empty(rows)
+    step = _chunk(n_base * n_cont)
+    for start in range(0, rows, step):
+        diff = cont[start : start + step, :, None] - base[start : start + step, None, :]
+        u[start : start + step] = (diff > 0).sum(axis=(1, 2)) + 0.5 * (diff == 0).sum(axis=(1, 2))
+    combined = np.sort(np.concatenate((cont, base), axis=1), axis=1)
     total = n_cont + n_base
-    tie_term = float(np.sum(counts.astype(float) ** 3 - counts)) / (total * (total - 1))
-    variance = n_cont * n_base / 12.0 * ((total + 1) - tie_term)
-    if variance <= 0.0:
-        return 1.0, u
-    z = max(abs(u - n_cont * n_base / 2.0) - 0.5, 0.0) / math.sqrt(variance)
-    return float(min(1.0, 2.0 * special.ndtr(-z))), u
+    # Each value's tie group size t; summed over the values, t^2 - 1 gives sum(t^3 - t).
+    new_group = np.ones((rows, total), dtype=bool)
+    new_group[:, 1:] = combined[:, 1:] != combined[:, :-1]
+    positions = np.broadcast_to(np.arange(total), (rows, total))
+    starts = np.maximum.accumulate(np.where(new_group, positions, 0), axis=1)
+    last = np.ones((rows, total), dtype=bool)
+    last[:, :-1] = new_group[:, 1:]
+    ends = np.minimum.accumulate(np.where(last, positions, total)[:, ::-1], axis=1)[:, ::-1]
+    sizes = (ends - starts + 1).astype(float)
+    tie_sums = np.sum(sizes**2 - 1.0, axis=1)
+    ties = tie_sums > 0
+    p = np.empty(rows)
+    exact = ~ties if max(n_cont, n_base) <= EXACT_LIMIT else np.zeros(rows, dtype=bool)
+    if exact.any():
+        cdf = _exact_u_cdf(n_cont, n_base)
+        k = np.rint(u[exact]).astype(np.intp)
+        lower = cdf[k]
+        upper = 1.0 - np.where(k > 0, cdf[np.maximum(k - 1, 0)], 0.0)
+        p[exact] = np.minimum(1.0, 2.0 * np.minimum(lower, upper))
+    approx = ~exact
+    if approx.any():
+        tie_term = tie_sums[approx] / (total * (total - 1))
+        variance = n_cont * n_base / 12.0 * ((total + 1) - tie_term)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.maximum(np.abs(u[approx] - n_cont * n_base / 2.0) - 0.5, 0.0) / np.sqrt(variance)
+            p[approx] = np.where(variance > 0.0, np.minimum(1.0, 2.0 * special.ndtr(-z)), 1.0)
+    return p, u
 
 
 @functools.cache
@@ -350,46 +493,105 @@ def _exact_u_cdf(m: int, n: int) -> np.ndarray:
     return np.cumsum(counts) / math.comb(m + n, m)
 
 
-def _mann_whitney(base: np.ndarray, cont: np.ndarray) -> tuple[float, float]:
-    """(two-sided p, Cliff's delta). Identical constant sides are simply no evidence."""
-    if np.ptp(np.concatenate((base, cont))) == 0.0:
-        return 1.0, 0.0
-    p, u = mann_whitney(base, cont)
-    return p, 2.0 * u / (base.size * cont.size) - 1.0
+def _mann_whitney_rows(base: np.ndarray, cont: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(two-sided p, U) per row. Identical constant sides are simply no evidence."""
+    p, u = _mann_whitney_u_rows(base, cont)
+    constant = (
+        (np.ptp(base, axis=1) == 0.0) & (np.ptp(cont, axis=1) == 0.0) & (base[:, 0] == cont[:, 0])
+    )
+    p[constant] = 1.0
+    u[constant] = base.shape[1] * cont.shape[1] / 2.0
+    return p, u
 
 
-def bootstrap_ratio_ci(
-    baseline: np.ndarray,
-    contender: np.ndarray,
-    *,
-    level: float = 1 - DEFAULT_ALPHA,
-    resamples: int = DEFAULT_BOOTSTRAP,
-    seed: int = 0,
+# -- the exact bootstrap ---------------------------------------------------------------------
+
+
+@functools.cache
+def bootstrap_median_weights(n: int) -> np.ndarray:
+    """P(the bootstrap median of n samples is the i-th smallest sample), i = 0 .. n-1.
+
+    A resample draws n indices with replacement; at most k of its draws fall on the i
+    smallest samples with probability P(Binomial(n, i/n) <= k), so the r-th order statistic
+    of the resample is at most the i-th sample with probability P(Binomial(n, i/n) >= r). For
+    odd n the median is the order statistic r = (n + 1) / 2. For even n the bootstrap median
+    is the lower or the upper of the two middle values of the resample, each with
+    probability 1/2, which is the same distribution as the median of n - 1 draws (odd):
+    r = n / 2 of a Binomial(n - 1, i/n). Computed in integers, so the weights are exact to
+    the last bit of a float; they depend on n only.
+    """
+    if n < 1:
+        raise ValueError("no samples")
+    draws = n if n % 2 else n - 1
+    rank = (draws + 1) // 2
+    at_most = [
+        sum(math.comb(draws, k) * i**k * (n - i) ** (draws - k) for k in range(rank, draws + 1))
+        for i in range(n + 1)
+    ]
+    scale = n**draws
+    return np.array(
+        [float(Fraction(at_most[i + 1] - at_most[i], scale)) for i in range(n)], dtype=float
+    )
+
+
+@functools.cache
+def _pair_weights(n_base: int, n_cont: int) -> np.ndarray:
+    """Weights of the (contender index, baseline index) pairs, flattened contender-major."""
+    return np.outer(bootstrap_median_weights(n_cont), bootstrap_median_weights(n_base)).ravel()
+
+
+def exact_ratio_ci(
+    baseline: Sequence[float], contender: Sequence[float], *, level: float = 1 - DEFAULT_ALPHA
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of median(contender) / median(baseline).
+    """Percentile bootstrap interval of median(contender) / median(baseline), exactly.
 
-    All resamples are drawn at once as index matrices, so one comparison is a few array
-    operations; the generator is seeded, so the interval is the same on every run.
+    The interval a bootstrap with infinitely many resamples converges to: each median's
+    bootstrap distribution is known exactly (``bootstrap_median_weights``), the two are
+    independent, so the ratio takes each value c_k / b_l with probability w_k · w_l. The
+    low end is the smallest value whose cumulative probability reaches (1 - level) / 2, the
+    high end the largest whose upper-tail probability does. No random numbers.
     """
-    rng = np.random.default_rng(seed)
-    base_medians = _resampled_medians(np.sort(baseline), resamples, rng)
-    cont_medians = _resampled_medians(np.sort(contender), resamples, rng)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = cont_medians / base_medians
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(ratios, [tail, 100 - tail])
-    return float(low), float(high)
+    base = np.sort(np.asarray(baseline, dtype=float).reshape(1, -1), axis=1)
+    cont = np.sort(np.asarray(contender, dtype=float).reshape(1, -1), axis=1)
+    low, high = exact_ratio_ci_rows(base, cont, level=level)
+    return float(low[0]), float(high[0])
 
 
-def _resampled_medians(ordered: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """Medians of ``resamples`` bootstrap resamples of sorted values.
-
-    Sorting a resample's *indices* gives its order statistics, because the values are sorted
-    too; small integers sort several times faster than ``np.median`` partitions floats.
-    """
-    n = ordered.size
-    indices = np.sort(rng.integers(0, n, size=(resamples, n), dtype=np.int32), axis=1)
-    return (ordered[indices[:, (n - 1) // 2]] + ordered[indices[:, n // 2]]) / 2.0
+def exact_ratio_ci_rows(
+    base: np.ndarray, cont: np.ndarray, *, level: float = 1 - DEFAULT_ALPHA
+) -> tuple[np.ndarray, np.ndarray]:
+    """``exact_ratio_ci`` of every row of (rows, n1) and (rows, n2) arrays: (lows, highs)."""
+    base = np.sort(base, axis=1)
+    cont = np.sort(cont, axis=1)
+    rows, n_base = base.shape
+    n_cont = cont.shape[1]
+    weights = _pair_weights(n_base, n_cont)
+    tail = (1 - level) / 2
+    # A cumulative sum within float rounding of the tail counts as reaching it, so that a
+    # tail met exactly (e.g. by symmetric weights) is read the same way at both ends.
+    reach = tail * (1 - 1e-9)
+    lows, highs = np.empty(rows), np.empty(rows)
+    step = _chunk(n_base * n_cont)
+    for start in range(0, rows, step):
+        b, c = base[start : start + step], cont[start : start + step]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios = (c[:, :, None] / b[:, None, :]).reshape(b.shape[0], -1)
+        order = np.argsort(ratios, axis=1, kind="stable")
+        ordered = np.take_along_axis(ratios, order, axis=1)
+        mass = weights[order]
+        below = np.cumsum(mass, axis=1)
+        above = np.cumsum(mass[:, ::-1], axis=1)[:, ::-1]
+        first = np.argmax(below >= reach, axis=1)
+        last = mass.shape[1] - 1 - np.argmax(above[:, ::-1] >= reach, axis=1)
+        low = ordered[np.arange(b.shape[0]), first]
+        high = ordered[np.arange(b.shape[0]), last]
+        # 0/0 is no ratio at all: the interval is undefined (and the verdict unknown).
+        undefined = np.isnan(ordered).any(axis=1)
+        low[undefined] = np.nan
+        high[undefined] = np.nan
+        lows[start : start + step] = low
+        highs[start : start + step] = high
+    return lows, highs
 
 
 def _from_summaries(
@@ -522,13 +724,29 @@ def _override_for(benchmark: str, overrides: Mapping[str, Override] | None) -> O
 
 def _index(results: Sequence[Result]) -> dict[tuple[str, str, str], list[Result]]:
     index: dict[tuple[str, str, str], list[Result]] = {}
+    canonical: dict[Any, str] = {}
     for result in results:
-        index.setdefault(result.series_key(), []).append(result)
+        key = (result.benchmark, _canonical(result.params, canonical), result.metric)
+        index.setdefault(key, []).append(result)
     return index
+
+
+def _canonical(params: Mapping[str, Any], seen: dict[Any, str]) -> str:
+    """``canonical_params``, remembered per distinct params (values typed: 1, 1.0, True differ)."""
+    try:
+        marker = tuple(sorted((k, type(v), v) for k, v in params.items()))
+        text = seen.get(marker)
+    except TypeError:  # unhashable or unorderable values
+        return canonical_params(dict(params))
+    if text is None:
+        text = seen[marker] = canonical_params(dict(params))
+    return text
 
 
 def _pooled(results: list[Result]) -> tuple[list[float], Summary | None]:
     """A key measured twice in one run: its samples together, the summary only if alone."""
+    if len(results) == 1:
+        return results[0].samples, results[0].summary
     samples = [value for result in results for value in result.samples]
     summary = results[0].summary if len(results) == 1 else None
     return samples, summary
@@ -547,12 +765,36 @@ def compare_runs(
     """Compare every result of two runs matched by (benchmark, canonical params, metric).
 
     Results on one side only are listed with their ``presence`` and no comparison; the order
-    is the contender's, then what only the baseline has.
+    is the contender's, then what only the baseline has. All comparisons are computed as one
+    batch (``compare_batch``); ``bootstrap`` and ``seed`` are ignored (the interval is exact).
     """
+    del bootstrap, seed
+    # Thousands of small objects are made at once: a cyclic garbage collection half-way
+    # through would only walk them (and the documents) to find no cycles.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _compare_runs(baseline, contender, overrides, min_effect=min_effect, alpha=alpha)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _compare_runs(
+    baseline: RunDocument,
+    contender: RunDocument,
+    overrides: Mapping[str, Override] | None,
+    *,
+    min_effect: float,
+    alpha: float,
+) -> list[ResultComparison]:
     base_index = _index(baseline.results)
     cont_index = _index(contender.results)
     keys = list(cont_index) + [key for key in base_index if key not in cont_index]
-    comparisons: list[ResultComparison] = []
+    comparisons: list[ResultComparison | None] = []
+    # (position in comparisons, entry, extra notes) of each key compared, in batch order.
+    compared: list[tuple[int, dict[str, Any], list[str]]] = []
+    pairs: list[SamplePair] = []
     for key in keys:
         base_results = base_index.get(key)
         cont_results = cont_index.get(key)
@@ -580,20 +822,19 @@ def compare_runs(
         )
         base_samples, base_summary = _pooled(base_results)
         cont_samples, cont_summary = _pooled(cont_results)
-        comparison = compare_samples(
-            base_samples,
-            cont_samples,
-            direction=direction,
-            min_effect=(
-                override.min_effect
-                if override is not None and override.min_effect is not None
-                else min_effect
-            ),
-            alpha=alpha,
-            bootstrap=bootstrap,
-            seed=seed,
-            baseline_summary=base_summary,
-            contender_summary=cont_summary,
+        pairs.append(
+            SamplePair(
+                base_samples,
+                cont_samples,
+                direction=direction,
+                min_effect=(
+                    override.min_effect
+                    if override is not None and override.min_effect is not None
+                    else min_effect
+                ),
+                baseline_summary=base_summary,
+                contender_summary=cont_summary,
+            )
         )
         extra = []
         if base_results[0].direction != cont_results[0].direction:
@@ -607,10 +848,17 @@ def compare_runs(
             )
         if len(base_results) > 1 or len(cont_results) > 1:
             extra.append("measured more than once in a run: samples pooled")
+        compared.append((len(comparisons), entry, extra))
+        comparisons.append(None)
+    for (position, entry, extra), comparison in zip(
+        compared, compare_batch(pairs, alpha=alpha), strict=True
+    ):
         if extra:
             comparison = _with_notes(comparison, extra)
-        comparisons.append(ResultComparison(**entry, presence=Presence.BOTH, comparison=comparison))
-    return comparisons
+        comparisons[position] = ResultComparison(
+            **entry, presence=Presence.BOTH, comparison=comparison
+        )
+    return [item for item in comparisons if item is not None]
 
 
 def _with_notes(comparison: Comparison, notes: list[str]) -> Comparison:

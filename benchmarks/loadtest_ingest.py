@@ -1,7 +1,20 @@
 """Load-test ingest speed: batch datapoints/s into SQLite and PostgreSQL, single PUTs/s.
 
-Starts `perffarm loadtest server` on a free local port and drives it with a real HTTP
-client. Example: python benchmarks/loadtest_ingest.py --quick [--database postgresql://...]
+Starts `perffarm loadtest server` (uvicorn, with uvloop and httptools when installed) on a
+free local port, once per database, and drives it over real HTTP:
+
+- batches: ``POST /api/v1/loadtests/{id}/datapoints`` with realistic datapoints (53
+  metrics each, varied values, as `perffarm loadtest worker` sends them), ``--batch-size``
+  per batch, from ``--senders`` connections at once (workers send concurrently);
+- single datapoints: ``PUT /test/{id}/peer/{peerId}/metrics`` with the same metrics object,
+  driven by wrk (with a Lua script for the PUT body) when it is installed, else by a
+  keep-alive client on raw sockets; the output says which.
+
+Besides the rates, it prints the CPU seconds the server process used: on a shared machine
+the wall-clock rate moves with the neighbours' load, the CPU per datapoint much less.
+
+Example: python benchmarks/loadtest_ingest.py --postgres postgresql://postgres@127.0.0.1/bench
+         python benchmarks/loadtest_ingest.py --quick
 """
 
 from __future__ import annotations
@@ -10,15 +23,22 @@ import argparse
 import asyncio
 import json
 import os
+import platform
+import random
+import re
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from pathlib import Path
 
 import httpx
 
 TOKEN = "bench"
+AUTH = {"X-Perffarm-Loadtest-Token": TOKEN}
 
 
 def free_port() -> int:
@@ -27,9 +47,130 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def peer_metrics(rng: random.Random) -> dict:
+    """What one real peer reports per period: 7 categories x 7 figures and 4 more."""
+    categories = ("sent", "received", "relayed", "all", "relevant", "duplicate", "expired")
+    metrics: dict = {}
+    for c in categories:
+        count = rng.randint(0, 300)
+        total = rng.randint(count, 100_000)
+        metrics[c] = count
+        metrics[f"{c}Total"] = total
+        metrics[f"{c}PerSecond"] = round(count / 2.0, 3)
+        metrics[f"{c}Bytes"] = count * 48
+        metrics[f"{c}TotalBytes"] = total * 48
+        metrics[f"{c}BytesPerSecond"] = round(count * 24.0, 3)
+        metrics[f"{c}AveragePacketSize"] = 48.0 if count else 0.0
+    metrics["connectedPeers"] = rng.randint(0, 9)
+    metrics["knownPeersCount"] = 9
+    metrics["position"] = [round(rng.uniform(0, 100), 3), 0, round(rng.uniform(0, 100), 3)]
+    metrics["averageLatency"] = round(rng.lognormvariate(1, 0.5), 3)
+    return metrics
+
+
+def machine() -> str:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    have = [m for m in ("uvloop", "httptools", "orjson", "msgspec", "lz4") if _importable(m)]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (
+        f"{platform.node()}: {os.cpu_count()} cores ({model or platform.machine()}), "
+        f"Python {platform.python_version()}, load average {load:.2f} at start; "
+        f"installed: {', '.join(have)}"
+    )
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Server:
+    def __init__(self, database: str, tmp: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ, PORT=str(self.port), TEST_RESULTS_LOCATION=tmp)
+        env["PERFFARM_LOADTEST_TOKEN"] = TOKEN
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "perffarm.loadtest.cli", "server", "--host", "127.0.0.1",
+             "--database", database],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        for _ in range(600):
+            try:
+                httpx.get(f"{self.url}/status", timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("the server did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait()
+
+
+def batch_bodies(batches: int, size: int, senders: int, rng: random.Random) -> list[list[bytes]]:
+    """Each sender's batches, as a worker would send them (its own name and sequence)."""
+    pool = [peer_metrics(rng) for _ in range(size)]
+    stamp = 1_700_000_000_000
+    out: list[list[bytes]] = [[] for _ in range(senders)]
+    for n in range(batches):
+        sender = n % senders
+        body = {
+            "worker": f"bench-{sender}",
+            "incarnation": "i",
+            "sequence": n,
+            "datapoints": [
+                {"peerId": f"bench-{sender}-{i}", "timestamp": stamp + n * 2000, "metrics": m}
+                for i, m in enumerate(pool)
+            ],
+        }
+        out[sender].append(json.dumps(body, separators=(",", ":")).encode())
+    return out
+
+
+def run_batches(server: Server, bodies: list[list[bytes]]) -> float:
+    errors: list[BaseException] = []
+
+    def send(mine: list[bytes]) -> None:
+        try:
+            with httpx.Client(base_url=server.url, headers=AUTH, timeout=300) as client:
+                for body in mine:
+                    answer = client.post(
+                        "/api/v1/loadtests/bench/datapoints",
+                        content=body,
+                        headers={"Content-Type": "application/json"},
+                    )
+                    answer.raise_for_status()
+                    assert answer.json()["duplicate"] is False
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(mine,)) for mine in bodies]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return time.perf_counter() - start
+
+
 async def put_requests(port: int, body: str, total: int, connections: int) -> float:
-    """Keep-alive HTTP/1.1 PUTs from raw sockets: a Python HTTP client library would be
-    the bottleneck long before the server is."""
+    """Keep-alive HTTP/1.1 PUTs from raw sockets (when wrk is not installed)."""
     request = (
         f"PUT /test/bench/peer/p/metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}"
@@ -55,77 +196,101 @@ async def put_requests(port: int, body: str, total: int, connections: int) -> fl
     return time.perf_counter() - start
 
 
-def peer_metrics() -> dict:
-    """What one real peer reports per period: 7 categories x 7 figures and 4 more."""
-    categories = ("sent", "received", "relayed", "all", "relevant", "duplicate", "expired")
-    suffixes = ("", "Total", "PerSecond", "Bytes", "TotalBytes", "BytesPerSecond")
-    metrics: dict = {f"{c}{s}": 1234.5 for c in categories for s in suffixes}
-    metrics.update({f"{c}AveragePacketSize": 48.0 for c in categories})
-    metrics.update(connectedPeers=1, knownPeersCount=9, position=[1.5, 0, 2.5])
-    metrics["averageLatency"] = 3.25
-    return metrics
+def run_puts(server: Server, body: str, seconds: float, connections: int, tmp: str) -> dict:
+    wrk = shutil.which("wrk")
+    if wrk:
+        script = Path(tmp) / "put.lua"
+        script.write_text(
+            'wrk.method = "PUT"\n'
+            f"wrk.body = {json.dumps(body)}\n"
+            'wrk.headers["Content-Type"] = "application/json"\n'
+        )
+        done = subprocess.run(
+            [wrk, "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", str(script),
+             f"{server.url}/test/bench/peer/p/metrics"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        text = done.stdout
+        requests = int(re.search(r"(\d+) requests in", text)[1])
+        rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text)[1])
+        bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+        p99 = re.search(r"99%\s+(\S+)", text)
+        return {
+            "client": f"wrk -t1 -c{connections} -d{seconds:g}s (Lua script for the PUT body)",
+            "requests": requests,
+            "rate": rate,
+            "errors": int(bad[1]) if bad else 0,
+            "p99": p99[1] if p99 else "?",
+        }
+    total = int(seconds * 3000)
+    elapsed = asyncio.run(put_requests(server.port, body, total, connections))
+    return {
+        "client": f"Python raw-socket keep-alive client, {connections} connections",
+        "requests": total,
+        "rate": total / elapsed,
+        "errors": 0,
+        "p99": "?",
+    }
+
+
+def bench(database: str, label: str, args: argparse.Namespace) -> None:
+    rng = random.Random(9)
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(database if database != "sqlite" else f"{tmp}/lt.db", tmp)
+        try:
+            httpx.post(f"{server.url}/test/bench", json={"started": True}).raise_for_status()
+            bodies = batch_bodies(args.batches, args.batch_size, args.senders, rng)
+            size = sum(len(b) for mine in bodies for b in mine) / (args.batches * args.batch_size)
+            cpu0 = cpu_seconds(server.process.pid)
+            seconds = run_batches(server, bodies)
+            cpu = cpu_seconds(server.process.pid) - cpu0
+            points = args.batches * args.batch_size
+            stored = httpx.get(f"{server.url}/api/v1/loadtests/bench").json()["datapoints"]
+            assert stored == points, (stored, points)
+            print(
+                f"{label} batch ingest: {args.batches} batches x {args.batch_size} datapoints "
+                f"({size:,.0f} bytes each) from {args.senders} connection(s) in {seconds:.2f} s "
+                f"= {points / seconds:,.0f} datapoints/s; server CPU {cpu:.2f} s "
+                f"= {points / cpu:,.0f} datapoints per CPU second"
+            )
+            if args.puts:
+                body = json.dumps(peer_metrics(rng), separators=(",", ":"))
+                cpu0 = cpu_seconds(server.process.pid)
+                put = run_puts(server, body, args.put_seconds, args.connections, tmp)
+                cpu = cpu_seconds(server.process.pid) - cpu0
+                after = httpx.get(f"{server.url}/api/v1/loadtests/bench").json()["datapoints"]
+                print(
+                    f"{label} single PUT .../metrics: {put['requests']:,} requests "
+                    f"({put['errors']} errors, {after - stored:,} stored) = {put['rate']:,.0f} "
+                    f"requests/s, p99 {put['p99']}; server CPU {cpu:.2f} s; client: "
+                    f"{put['client']}"
+                )
+        finally:
+            server.stop()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--database", default=None, help="default: a SQLite file")
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    batches, per_batch, puts = (20, 2000, 2000) if args.quick else (100, 5000, 20000)
-    with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
-        database = args.database or f"{tmp}/lt.db"
-        env = dict(os.environ, PORT=str(port), TEST_RESULTS_LOCATION=tmp)
-        env["PERFFARM_LOADTEST_TOKEN"] = TOKEN
-        server = subprocess.Popen(
-            [sys.executable, "-m", "perffarm.loadtest.cli", "server", "--host", "127.0.0.1",
-             "--database", database],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(600):
-                try:
-                    httpx.get(f"{base}/status", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            metrics = peer_metrics()
-            auth = {"X-Perffarm-Loadtest-Token": TOKEN}
-            httpx.post(f"{base}/test/bench", json={"started": True}).raise_for_status()
-            bodies = [
-                httpx.Request("POST", "/", json={
-                    "worker": "w", "incarnation": "i", "sequence": n,
-                    "datapoints": [
-                        {"peerId": f"p{i}", "timestamp": 1, "metrics": metrics}
-                        for i in range(per_batch)
-                    ],
-                }).read()
-                for n in range(batches)
-            ]  # fmt: skip
-            with httpx.Client(base_url=base, headers=auth, timeout=120) as client:
-                start = time.perf_counter()
-                for body in bodies:
-                    client.post(
-                        "/api/v1/loadtests/bench/datapoints",
-                        content=body,
-                        headers={"Content-Type": "application/json"},
-                    ).raise_for_status()
-                batch_seconds = time.perf_counter() - start
-
-            threads = 32
-            put_seconds = asyncio.run(put_requests(port, json.dumps(metrics), puts, threads))
-        finally:
-            server.terminate()
-            server.wait()
-    kind = "postgresql" if args.database else "sqlite"
-    print(
-        f"database: {kind}; cores: {os.cpu_count()}; metrics per datapoint: {len(peer_metrics())}"
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    print(f"batch ingest: {batches} batches x {per_batch} datapoints in {batch_seconds:.2f} s "
-          f"= {batches * per_batch / batch_seconds:,.0f} datapoints/s")  # fmt: skip
-    print(f"single PUT .../metrics: {puts} requests ({threads} connections) in {put_seconds:.2f} s "
-          f"= {puts / put_seconds:,.0f} requests/s over keep-alive connections")  # fmt: skip
+    parser.add_argument("--postgres", default=os.environ.get("PERFFARM_BENCH_POSTGRES"),
+                        help="an empty PostgreSQL database's URL: measure it too")  # fmt: skip
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
+    parser.add_argument("--batches", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, default=5000)
+    parser.add_argument("--senders", type=int, default=4, help="connections sending batches")
+    parser.add_argument("--no-puts", dest="puts", action="store_false")
+    parser.add_argument("--put-seconds", type=float, default=10)
+    parser.add_argument("--connections", type=int, default=32, help="for the single PUTs")
+    parser.add_argument("--quick", action="store_true", help="20 batches, 3 s of PUTs")
+    args = parser.parse_args()
+    if args.quick:
+        args.batches, args.put_seconds = 20, 3
+    print(machine())
+    if not args.no_sqlite:
+        bench("sqlite", "SQLite:", args)
+    if args.postgres:
+        bench(args.postgres, "PostgreSQL:", args)
 
 
 if __name__ == "__main__":

@@ -151,3 +151,41 @@ def test_compat_routes_can_require_the_token(tmp_path: Path, database: str) -> N
     finally:
         process.terminate()
         process.wait(20)
+
+
+def test_perffarm_server_takes_the_results_location_option(tmp_path: Path, database: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.support import free_port
+
+    port = free_port()
+    folder = tmp_path / "kept results"
+    env = {k: v for k, v in os.environ.items() if k != "PERFFARM_LOADTEST_RESULTS"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "perffarm.cli", "server", "--address", f"127.0.0.1:{port}",
+         "--database", database, "--admin-token", "adm", "--results-location", str(folder)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"{base}/status", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        httpx.post(f"{base}/test/t-opt", json={"started": True}).raise_for_status()
+        httpx.put(f"{base}/test/t-opt/peer/a/metrics", json={"sent": 1}).raise_for_status()
+        whole = httpx.put(f"{base}/test/t-opt/finish").json()
+        assert json.loads((folder / "t-opt.json").read_text()) == whole
+    finally:
+        process.terminate()
+        process.wait(20)
+    help_text = subprocess.run(
+        [sys.executable, "-m", "perffarm.cli", "server", "--help"],
+        capture_output=True, text=True, timeout=60, env=dict(os.environ, COLUMNS="200"),
+    ).stdout  # fmt: skip
+    assert "--results-location" in help_text and "~/peer-performance-tests" in help_text

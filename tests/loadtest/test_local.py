@@ -113,3 +113,62 @@ def test_abort_on_fail_stops_at_a_failure_that_cannot_recover() -> None:
     summary = json.loads(done.stdout)
     assert summary["verdict"] == "failed"
     assert summary["thresholds"][0]["observed"] >= 10
+
+
+def test_the_server_aborts_on_an_abort_on_fail_threshold_and_the_workers_stop(
+    tmp_path: Path, database: str, lighthouse: Lighthouse
+) -> None:
+    server = LoadTestServer(tmp_path, database, PERFFARM_LOADTEST_CHECK_EVERY="1").start()
+    auth = {"X-Perffarm-Loadtest-Token": TOKEN}
+    try:
+        api = f"{server.url}/api/v1/loadtests"
+        definition = {
+            "id": "t-abort",
+            "thresholds": {
+                "sent": [{"threshold": "count < 10", "abortOnFail": True}],
+                "duplicate": ["count == 0"],
+            },
+        }
+        httpx.post(api, json=definition, headers=auth).raise_for_status()
+        workers = [
+            subprocess.Popen(
+                cli(
+                    "worker",
+                    "--server",
+                    server.url,
+                    "--test-id",
+                    "t-abort",
+                    "--peers",
+                    "3",
+                    "--duration",
+                    "600",
+                    "--target",
+                    lighthouse.url,
+                    "--token",
+                    TOKEN,
+                    "--name",
+                    f"w{i}",
+                ),
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for i in range(2)
+        ]
+        httpx.post(f"{api}/t-abort/start", headers=auth).raise_for_status()
+        # The workers run for 600 s unless the server finishes the test: they stop when
+        # their next batch is answered test-already-finished.
+        for worker in workers:
+            _, err = worker.communicate(timeout=120)
+            assert worker.returncode == 0, err
+            assert "finished on the server before the end" in err
+        info = httpx.get(f"{api}/t-abort").json()
+        assert info["status"] == "finished" and info["verdict"] == "failed"
+        summary = httpx.get(f"{api}/t-abort/summary").json()
+        assert summary["aborted"]["metric"] == "sent"
+        assert summary["aborted"]["observed"] >= 10
+        assert summary["verdict"] == "failed"
+        whole = json.loads((server.results / "t-abort.json").read_text())
+        assert whole["finished"] == info["finished"] and len(whole["dataPoints"]) > 0
+        assert "perffarm_loadtest_aborted_tests_total 1" in httpx.get(f"{server.url}/metrics").text
+    finally:
+        server.stop()

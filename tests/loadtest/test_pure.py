@@ -105,3 +105,25 @@ def test_only_failures_that_cannot_recover_are_settled() -> None:
     assert not thr.settled(outcome("received", "count > 100", 3))  # may still grow
     assert not thr.settled(outcome("receivedPerSecond", "p(95) > 50", 3))
     assert not thr.settled(outcome("duplicate", "count == 0", 0))  # passing
+
+
+def test_k6_threshold_objects() -> None:
+    parsed = thr.parse_all(
+        {
+            "sent": ["count > 1", {"threshold": "p(99) < 5", "abortOnFail": True,
+                                   "delayAbortEval": "1m"}],
+            "received": "avg > 2",
+        }
+    )  # fmt: skip
+    assert [(t.metric, t.aggregate, t.abort_on_fail, t.delay_abort_eval) for t in parsed] == [
+        ("sent", "count", False, 0.0),
+        ("sent", "p99", True, 60.0),
+        ("received", "avg", False, 0.0),
+    ]
+    assert thr.parse_duration("x", "250ms") == 0.25 and thr.parse_duration("x", 3) == 3.0
+    for bad in ({"threshold": "count > 1", "abortOnFail": "yes"}, {"expression": "count > 1"},
+                {"threshold": "count > 1", "delayAbortEval": "soon"}, 3):  # fmt: skip
+        with pytest.raises(thr.ThresholdError):
+            thr.parse_all({"sent": [bad]})
+    outcome = thr.evaluate(parsed[1], {"p99": 9.0})
+    assert outcome.to_dict()["abortOnFail"] is True and not outcome.passed

@@ -308,6 +308,11 @@ def print_summary(summary: dict) -> None:
     for t in summary["thresholds"]:
         mark = "[green]pass[/]" if t["passed"] else "[bold red]FAIL[/]"
         console.print(f"{mark} {t['metric']}: {t['expression']} (observed {t['observed']})")
+    if summary.get("aborted"):
+        a = summary["aborted"]
+        console.print(
+            f"[bold red]aborted during the run:[/] {a['threshold']} (observed {a['observed']})"
+        )
     verdict = summary["verdict"]
     console.print(
         f"verdict: [bold]{verdict}[/] "
@@ -428,8 +433,14 @@ def local_command(
             finished = httpx.post(
                 f"{url}/api/v1/loadtests/{test_id}/finish", headers=headers, timeout=120
             )
-            finished.raise_for_status()
-            summary = finished.json()["summary"]
+            if finished.status_code == 409:
+                # Finished on the server already: an abortOnFail threshold failed.
+                kept = httpx.get(f"{url}/api/v1/loadtests/{test_id}/summary", timeout=120)
+                kept.raise_for_status()
+                summary = kept.json()
+            else:
+                finished.raise_for_status()
+                summary = finished.json()["summary"]
         except httpx.HTTPError as exc:
             raise UserError(f"the local results server failed: {exc}") from None
         finally:

@@ -115,10 +115,16 @@ class MetricValues:
                 column = self.values[name] = array("d")
             column.append(value)
 
-    def aggregates(self, extra_percentiles: Iterable[float] = ()) -> dict[str, dict[str, float]]:
+    def aggregates(
+        self, extra_percentiles: Iterable[float] = (), names: Iterable[str] | None = None
+    ) -> dict[str, dict[str, float]]:
+        """Figures per metric (all metrics, or only ``names``)."""
         wanted = sorted(set(STANDARD_PERCENTILES) | set(extra_percentiles))
         out: dict[str, dict[str, float]] = {}
+        chosen = set(names) if names is not None else None
         for name, column in sorted(self.values.items()):
+            if chosen is not None and name not in chosen:
+                continue
             data = np.frombuffer(column, dtype=np.float64)
             points = np.percentile(data, wanted)
             figures: dict[str, float] = {
@@ -137,6 +143,16 @@ class MetricValues:
         return out
 
 
+def latency_figures(latency: DDSketch, extra_percentiles: Iterable[float] = ()) -> dict[str, Any]:
+    """The merged latency sketch's figures, as thresholds on ``latency`` read them."""
+    figures: dict[str, Any] = dict(_sketch_figures(latency))
+    for p in extra_percentiles:
+        q = latency.quantile(p / 100)
+        figures[f"p{p:g}"] = None if q is None else round(q, 3)
+    figures["sum"] = figures["count"]
+    return figures
+
+
 def summarize(
     values: MetricValues,
     workers: Iterable[WorkerReport],
@@ -149,13 +165,9 @@ def summarize(
     parsed = thr.parse_all(threshold_definition or {})
     extra = [t.percentile for t in parsed if t.percentile is not None]
     metrics = values.aggregates(extra)
-    latency_figures: dict[str, Any] = dict(_sketch_figures(latency))
-    for p in extra:
-        q = latency.quantile(p / 100)
-        latency_figures[f"p{p:g}"] = None if q is None else round(q, 3)
-    latency_figures["sum"] = latency_figures["count"]
+    latency_ms = latency_figures(latency, extra)
     outcomes = [
-        thr.evaluate(t, latency_figures if t.metric == "latency" else metrics.get(t.metric))
+        thr.evaluate(t, latency_ms if t.metric == "latency" else metrics.get(t.metric))
         for t in parsed
     ]
     worker_list = [w.to_dict(end_ms, missing_after_ms) for w in workers]
@@ -164,7 +176,7 @@ def summarize(
         "datapoints": values.datapoints,
         "peers": len(values.peers),
         "metrics": metrics,
-        "latency_ms": latency_figures,
+        "latency_ms": latency_ms,
         "workers": worker_list,
         "missing_workers": missing,
         "thresholds": [o.to_dict() for o in outcomes],

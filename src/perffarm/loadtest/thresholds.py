@@ -4,6 +4,11 @@ An expression is ``AGGREGATE OPERATOR NUMBER``. Aggregates over every datapoint 
 test (all peers, all periods): ``count`` and ``sum`` (the metric added up: a per-period
 counter such as ``duplicate`` sums to the test's total), ``avg``, ``min``, ``max``, ``med``
 and ``p(N)``. Pure functions: the server and ``perffarm loadtest local`` share them.
+
+As in k6, an entry may also be an object, ``{"threshold": "p(95) < 200", "abortOnFail":
+true, "delayAbortEval": "10s"}``: the results server then checks it during the run too, and
+finishes the test as failed (aborted) at the first check where it fails, once the delay
+after the start has passed.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
@@ -38,6 +44,10 @@ class Threshold:
     aggregate: str  # count, sum, avg, min, max, or p<N> (med is p50)
     operator: str
     value: float
+    #: Checked during the run: a failure finishes (aborts) the test.
+    abort_on_fail: bool = False
+    #: Seconds after the start before a failure may abort the test.
+    delay_abort_eval: float = 0.0
 
     @property
     def percentile(self) -> float | None:
@@ -61,12 +71,55 @@ def parse(metric: str, expression: str) -> Threshold:
     return Threshold(metric, expression.strip(), agg, match["op"], float(match["value"]))
 
 
-def parse_all(definition: dict[str, list[str] | str]) -> list[Threshold]:
+_DURATION = re.compile(r"^\s*(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(metric: str, value: object) -> float:
+    """k6's ``delayAbortEval``: ``"10s"``, ``"500ms"``, ``"1m"``, or a number of seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if not match:
+        raise ThresholdError(
+            f"threshold {metric}: delayAbortEval {value!r} is not a duration such as '10s'"
+        )
+    return float(match["n"]) * _UNITS[match["unit"]]
+
+
+def parse_entry(metric: str, entry: object) -> Threshold:
+    """A string expression, or k6's ``{"threshold", "abortOnFail"?, "delayAbortEval"?}``."""
+    if isinstance(entry, str):
+        return parse(metric, entry)
+    if not isinstance(entry, dict) or not isinstance(entry.get("threshold"), str):
+        raise ThresholdError(
+            f'threshold {metric}: give an expression or {{"threshold": EXPRESSION, '
+            '"abortOnFail": true, "delayAbortEval": "10s"}'
+        )
+    unknown = set(entry) - {"threshold", "abortOnFail", "delayAbortEval"}
+    if unknown:
+        raise ThresholdError(f"threshold {metric}: unknown keys {', '.join(sorted(unknown))}")
+    abort = entry.get("abortOnFail", False)
+    if not isinstance(abort, bool):
+        raise ThresholdError(f"threshold {metric}: abortOnFail must be true or false")
+    delay = entry.get("delayAbortEval")
+    threshold = parse(metric, entry["threshold"])
+    return replace(
+        threshold,
+        abort_on_fail=abort,
+        delay_abort_eval=0.0 if delay is None else parse_duration(metric, delay),
+    )
+
+
+def parse_all(definition: dict[str, Any]) -> list[Threshold]:
+    """``{metric: expression | [expression | {"threshold", "abortOnFail"?, ...}]}``."""
+    if not isinstance(definition, dict):
+        raise ThresholdError("thresholds must be an object: {metric: [expression, ...]}")
     out: list[Threshold] = []
-    for metric, expressions in definition.items():
-        if isinstance(expressions, str):
-            expressions = [expressions]
-        out.extend(parse(metric, e) for e in expressions)
+    for metric, entries in definition.items():
+        if not isinstance(entries, list):
+            entries = [entries]
+        out.extend(parse_entry(metric, e) for e in entries)
     return out
 
 
@@ -88,12 +141,15 @@ class Outcome:
     passed: bool
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "metric": self.threshold.metric,
             "expression": self.threshold.expression,
             "observed": self.observed,
             "passed": self.passed,
         }
+        if self.threshold.abort_on_fail:
+            out["abortOnFail"] = True
+        return out
 
 
 def evaluate(threshold: Threshold, aggregates: dict[str, float | None] | None) -> Outcome:

@@ -65,6 +65,9 @@ class Worker:
         self.peers: list[Peer] = []
         self._outbox: asyncio.Queue[DatapointBatch | None] = asyncio.Queue()
         self.acknowledged = 0
+        #: Set when the server answers that the test is finished (e.g. a threshold with
+        #: abortOnFail failed): the peers stop before the duration is over.
+        self.finished_by_server = False
         headers = {TOKEN_HEADER: config.token} if config.token else {}
         self.client = httpx.AsyncClient(
             base_url=config.server.rstrip("/"), headers=headers, timeout=10
@@ -151,7 +154,7 @@ class Worker:
         end = start + self.config.duration
         while True:
             now = loop.time()
-            if now >= end:
+            if now >= end or self.finished_by_server:
                 break
             self.lag.add((now - next_tick) * 1000)
             elapsed, delta = now - start, now - last
@@ -218,6 +221,8 @@ class Worker:
                     break
                 if answer is not None and answer.status_code in (401, 404, 409, 422):
                     # Not a passing trouble: retrying cannot help (finished, unknown, refused).
+                    if answer.status_code == 409 and "test-already-finished" in answer.text:
+                        self.finished_by_server = True
                     break
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5)
@@ -241,7 +246,17 @@ class Worker:
 
 def run_worker(config: WorkerConfig) -> int:
     async def main() -> int:
-        return await Worker(config).run()
+        worker = Worker(config)
+        acknowledged = await worker.run()
+        if worker.finished_by_server:
+            import sys
+
+            print(
+                f"worker {config.name}: the test was finished on the server before the end "
+                "of the duration (aborted by a threshold, or finished by hand); stopped",
+                file=sys.stderr,
+            )
+        return acknowledged
 
     with contextlib.suppress(ImportError):
         import uvloop

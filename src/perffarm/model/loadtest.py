@@ -48,6 +48,18 @@ class DatapointBatch(_Payload):
     final: bool = False
 
 
+class ThresholdSpec(_Payload):
+    """k6's object form of a threshold: checked during the run when ``abortOnFail``."""
+
+    threshold: str
+    abortOnFail: bool = False  # k6 names it so
+    delayAbortEval: str | float | None = None  # k6 names it so
+
+
+#: ``{metric: [expression | {"threshold", "abortOnFail"?, "delayAbortEval"?}]}``
+Thresholds = dict[str, list[str | ThresholdSpec]]
+
+
 class BatchAck(_Payload):
     accepted: int
     duplicate: bool
@@ -59,7 +71,7 @@ class LoadTestCreate(_Payload):
     description: str | None = Field(default=None, max_length=2000)
     duration: float | None = Field(default=None, gt=0, description="Seconds peers run.")
     peers: int | None = Field(default=None, ge=0)
-    thresholds: dict[str, list[str]] = Field(default_factory=dict)
+    thresholds: Thresholds = Field(default_factory=dict)
 
 
 class LoadTestInfo(_Payload):
@@ -71,6 +83,6 @@ class LoadTestInfo(_Payload):
     description: str | None = None
     duration: float | None = None
     peers: int | None = None
-    thresholds: dict[str, list[str]] = Field(default_factory=dict)
+    thresholds: Thresholds = Field(default_factory=dict)
     datapoints: int = 0
     verdict: str | None = None

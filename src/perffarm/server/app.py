@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
@@ -45,6 +45,15 @@ def _field(loc: tuple[object, ...] | list[object]) -> str:
     return ".".join(str(part) for part in loc) or "(request)"
 
 
+def _grpc_serving(app: FastAPI, settings: Settings) -> AbstractAsyncContextManager[object]:
+    """The gRPC services (server/grpc/) on the app's event loop, when an address is set."""
+    if not settings.grpc_address:
+        return nullcontext()
+    from perffarm.server.grpc.server import serving
+
+    return serving(app, settings)
+
+
 def create_app(settings: Settings, *, migrate_database: bool = True) -> FastAPI:
     """Build the app; with ``migrate_database`` the database is brought up to date first."""
     engine = make_engine(settings.url)
@@ -61,7 +70,7 @@ def create_app(settings: Settings, *, migrate_database: bool = True) -> FastAPI:
         gc.collect()
         gc.freeze()
         detection.start(_app)
-        async with loadtests.running(_app):
+        async with loadtests.running(_app), _grpc_serving(_app, settings):
             yield
         detection.stop(_app)
         engine.dispose()

@@ -79,7 +79,39 @@ def _open_and_migrate(database: str) -> tuple[Any, str | None, str]:
     return engine, before, after
 
 
-def _check_port_free(host: str, port: int) -> None:
+def _grpc_options(
+    address: str | None, cert: str | None, key: str | None, qps_machine: str | None
+) -> tuple[str, int] | None:
+    """The gRPC (host, port) after checking the gRPC options; None without --grpc-address."""
+    if address is None:
+        for name, value in (
+            ("--grpc-tls-cert", cert),
+            ("--grpc-tls-key", key),
+            ("--grpc-qps-machine", qps_machine),
+        ):
+            if value:
+                raise UsageError(f"{name} needs --grpc-address")
+        return None
+    for module in ("grpc", "grpc_health", "grpc_reflection", "google.protobuf"):
+        require_extra(module, "grpc")
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--grpc-address {address!r}: give HOST:PORT, e.g. 127.0.0.1:50051")
+    if bool(cert) != bool(key):
+        raise UsageError("--grpc-tls-cert and --grpc-tls-key go together: give both for TLS")
+    for name, path in (("--grpc-tls-cert", cert), ("--grpc-tls-key", key)):
+        if path:
+            try:
+                with open(path, "rb") as handle:
+                    head = handle.read(4096)
+            except OSError as exc:
+                raise UsageError(f"{name} {path}: {exc.strerror or exc}") from None
+            if b"-----BEGIN " not in head:
+                raise UsageError(f"{name} {path}: not a PEM file")
+    return host.strip("[]"), int(port)
+
+
+def _check_port_free(host: str, port: int, flag: str = "--address") -> None:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -88,7 +120,7 @@ def _check_port_free(host: str, port: int) -> None:
         except OSError as exc:
             raise UserError(
                 f"cannot listen on {host}:{port}: {exc.strerror or exc} "
-                "(is another server running there? choose another --address)"
+                f"(is another server running there? choose another {flag})"
             ) from None
 
 
@@ -126,12 +158,44 @@ def server(
         show_default=False,
     ),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+    results_location: str | None = typer.Option(
+        None,
+        "--results-location",
+        envvar="PERFFARM_LOADTEST_RESULTS",
+        help="Folder where each finished load test is also written as ID.json, in the original "
+        "harness's shape, e.g. --results-location ~/peer-performance-tests (unset: load tests "
+        "are kept in the database only).",
+        show_default=False,
+    ),
+    grpc_address: str | None = typer.Option(
+        None,
+        "--grpc-address",
+        envvar="PERFFARM_GRPC_ADDRESS",
+        help="Also serve gRPC (perffarm.v1, gRPC's QPS reporter, health, reflection) on "
+        "HOST:PORT; needs the grpc extra. See docs/grpc.md.",
+        show_default=False,
+    ),
+    grpc_tls_cert: str | None = typer.Option(
+        None, "--grpc-tls-cert", help="PEM certificate chain: gRPC over TLS (with --grpc-tls-key)."
+    ),
+    grpc_tls_key: str | None = typer.Option(
+        None, "--grpc-tls-key", help="PEM private key of --grpc-tls-cert."
+    ),
+    grpc_qps_machine: str | None = typer.Option(
+        None,
+        "--grpc-qps-machine",
+        help="Store QPS driver reports sent without credentials as runs of this registered "
+        "machine (qps_json_driver sends none); without it they are refused.",
+        show_default=False,
+    ),
 ) -> None:
     """Run the results server (HTTP API under /api/v1, OpenAPI at /api/v1/openapi.json).
 
     Example: perffarm server --address 127.0.0.1:8080 --database ./farm.db
 
     At scale: perffarm server --address 0.0.0.0:8080 --database postgresql://u@h/farm --workers 4
+
+    With gRPC: perffarm server --address 127.0.0.1:8080 --grpc-address 127.0.0.1:50051
     """
     _need_server_extra()
     import uvicorn
@@ -140,6 +204,7 @@ def server(
     from perffarm.server.settings import REGISTRATION_MODES, Settings
 
     host, port = _parse_address(address)
+    grpc_listen = _grpc_options(grpc_address, grpc_tls_cert, grpc_tls_key, grpc_qps_machine)
     if registration not in REGISTRATION_MODES:
         raise UsageError(
             f"--registration {registration!r}: choose one of {', '.join(REGISTRATION_MODES)}"
@@ -159,6 +224,10 @@ def server(
         admin_token=admin_token,
         private=private,
         oidc_providers=providers,
+        grpc_address=grpc_address,
+        grpc_tls_cert=grpc_tls_cert,
+        grpc_tls_key=grpc_tls_key,
+        grpc_qps_machine=grpc_qps_machine,
     )
     engine, before, after = _open_and_migrate(database)
     if engine.dialect.name == "sqlite" and workers > 1:
@@ -167,6 +236,10 @@ def server(
             "process already uses it fully (use --database postgresql://...)"
         )
     _check_port_free(host, port)
+    if grpc_listen is not None:
+        if grpc_listen == (host, port):
+            raise UsageError("--grpc-address must differ from --address")
+        _check_port_free(*grpc_listen, flag="--grpc-address")
     _, generated = ensure_admin_token(engine, admin_token)
     engine.dispose()
     if before != after:
@@ -179,6 +252,13 @@ def server(
         )
         console.print(generated)
     os.environ.update(settings.to_env())
+    if results_location:
+        folder = Path(results_location).expanduser()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"--results-location {folder}: {exc.strerror or exc}") from None
+        os.environ["PERFFARM_LOADTEST_RESULTS"] = str(folder.resolve())
     uvicorn.run(
         "perffarm.server.app:app_from_env",
         factory=True,

@@ -25,6 +25,10 @@ _ENV_OIDC = "PERFFARM_SERVER_OIDC"
 _ENV_DEVICE_INTERVAL = "PERFFARM_SERVER_DEVICE_INTERVAL"
 _ENV_USER_APPROVAL = "PERFFARM_USER_APPROVAL"
 USER_APPROVAL_MODES = ("auto", "admin")
+_ENV_GRPC_ADDRESS = "PERFFARM_SERVER_GRPC_ADDRESS"
+_ENV_GRPC_TLS_CERT = "PERFFARM_SERVER_GRPC_TLS_CERT"
+_ENV_GRPC_TLS_KEY = "PERFFARM_SERVER_GRPC_TLS_KEY"
+_ENV_GRPC_QPS_MACHINE = "PERFFARM_SERVER_GRPC_QPS_MACHINE"
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,14 @@ class Settings:
     )
     #: Users created by an OIDC sign-in: usable at once ('auto') or after an admin approves.
     user_approval: str = "auto"
+    #: HOST:PORT of the gRPC services (server/grpc/); None: no gRPC.
+    grpc_address: str | None = None
+    #: PEM certificate chain and private key: gRPC over TLS when both are given.
+    grpc_tls_cert: str | None = None
+    grpc_tls_key: str | None = None
+    #: The machine that QPS driver reports without credentials are stored for (or None:
+    #: such reports are refused).
+    grpc_qps_machine: str | None = None
 
     @property
     def url(self) -> str:
@@ -127,6 +139,13 @@ class Settings:
         env[_ENV_OIDC] = json.dumps([p.to_dict() for p in self.oidc_providers])
         env[_ENV_DEVICE_INTERVAL] = str(self.device_interval)
         env[_ENV_USER_APPROVAL] = self.user_approval
+        for name, value in (
+            (_ENV_GRPC_ADDRESS, self.grpc_address),
+            (_ENV_GRPC_TLS_CERT, self.grpc_tls_cert),
+            (_ENV_GRPC_TLS_KEY, self.grpc_tls_key),
+            (_ENV_GRPC_QPS_MACHINE, self.grpc_qps_machine),
+        ):
+            env[name] = value or ""
         return env
 
     @classmethod
@@ -140,4 +159,8 @@ class Settings:
             oidc_providers=load_oidc_providers(os.environ.get(_ENV_OIDC) or "[]"),
             device_interval=int(os.environ.get(_ENV_DEVICE_INTERVAL, "5")),
             user_approval=os.environ.get(_ENV_USER_APPROVAL, "auto"),
+            grpc_address=os.environ.get(_ENV_GRPC_ADDRESS) or None,
+            grpc_tls_cert=os.environ.get(_ENV_GRPC_TLS_CERT) or None,
+            grpc_tls_key=os.environ.get(_ENV_GRPC_TLS_KEY) or None,
+            grpc_qps_machine=os.environ.get(_ENV_GRPC_QPS_MACHINE) or None,
         )

@@ -253,16 +253,24 @@ loadtest_batches = sa.Table(
     sa.UniqueConstraint("test_id", "worker", "incarnation", "sequence"),
 )
 
-loadtest_datapoints = sa.Table(
-    "loadtest_datapoints",
+# Datapoints in chunks: one row per accepted batch, or per group of single datapoints
+# (worker ''), holding them as one JSON array [{"peerId","timestamp","metrics"}, ...] in
+# `data`, encoded as `codec` says ('json', 'lz4', 'zlib'). Migration 0005.
+loadtest_chunks = sa.Table(
+    "loadtest_chunks",
     metadata,
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
     sa.Column("test_id", sa.String(200), sa.ForeignKey("loadtests.id"), nullable=False),
-    sa.Column("peer_id", sa.String(200), nullable=False),
-    sa.Column("timestamp", sa.BigInteger, nullable=False),
-    # The peer's metrics object as JSON text: stored and returned as sent.
-    sa.Column("metrics", sa.Text, nullable=False),
-    sa.Index("ix_loadtest_datapoints_test", "test_id", "id"),
+    sa.Column("worker", sa.String(200), nullable=False),
+    sa.Column("incarnation", sa.String(64), nullable=False),
+    sa.Column("sequence", sa.BigInteger, nullable=False),
+    sa.Column("first_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("last_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("codec", sa.String(10), nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.UniqueConstraint("test_id", "worker", "incarnation", "sequence"),
+    sa.Index("ix_loadtest_chunks_test", "test_id", "id"),
 )
 
 loadtest_topology = sa.Table(

@@ -1,0 +1,248 @@
+"""Datapoints in chunks: the 0005 migration, batch parsing, the live cursor, the fast PUT
+path and the ingest function other transports call, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from fastapi.testclient import TestClient
+
+from perffarm.server import loadtests as lt
+from perffarm.server.app import create_app
+from perffarm.server.db import migrate
+from perffarm.server.db.engine import make_engine
+from perffarm.server.settings import Settings, database_url
+
+ADMIN = "admin-token"
+AUTH = {"Authorization": f"Bearer {ADMIN}"}
+
+
+@pytest.fixture
+def client(database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("PERFFARM_LOADTEST_RESULTS", str(tmp_path / "results"))
+    app = create_app(Settings(database=database, admin_token=ADMIN))
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def _batch(worker: str, sequence: int, peers: int, **extra: object) -> dict:
+    return {
+        "worker": worker,
+        "incarnation": "i",
+        "sequence": sequence,
+        "datapoints": [
+            {"peerId": f"{worker}-{i}", "timestamp": 1_000 + sequence, "metrics": {"sent": i}}
+            for i in range(peers)
+        ],
+        **extra,
+    }
+
+
+def test_a_database_at_0004_keeps_its_datapoints_through_0005_and_back(database: str) -> None:
+    engine = make_engine(database_url(database))
+    with engine.begin() as conn:
+        command.upgrade(migrate._config(conn), "0004")
+    metrics = [{"sent": i, "position": [i, 0, 2 * i], "name": "p\u00e9"} for i in range(12_345)]
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO loadtests (id, created, started, finished, definition, results)"
+                " VALUES ('old', 1, 2, NULL, '{}', '{}'), ('other', 1, 2, NULL, '{}', '{}')"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO loadtest_datapoints (test_id, peer_id, timestamp, metrics)"
+                " VALUES (:t, :p, :ts, :m)"
+            ),
+            [
+                {"t": "old" if i % 5 else "other", "p": f"peer-{i % 7}", "ts": 10 + i,
+                 "m": json.dumps(m, separators=(",", ":"))}
+                for i, m in enumerate(metrics)
+            ],
+        )  # fmt: skip
+    expected = {
+        test: [
+            {"peerId": f"peer-{i % 7}", "timestamp": 10 + i, "metrics": m}
+            for i, m in enumerate(metrics)
+            if (test == "old") == bool(i % 5)
+        ]
+        for test in ("old", "other")
+    }
+    before, after = migrate.upgrade(engine)
+    assert (before, after) == ("0004", migrate.head_revision())
+    store = lt.Store(engine, lt.LoadTestSettings())
+    for test, points in expected.items():
+        whole = json.loads("".join(store.whole_test_json(test)))
+        assert whole["dataPoints"] == points
+        assert store.info(store.row(test)).datapoints == len(points)
+        summary = store.summary(test, end_ms=100, definition={})
+        assert summary["metrics"]["sent"]["sum"] == sum(p["metrics"]["sent"] for p in points)
+    with engine.connect() as conn:
+        chunks = conn.execute(
+            sa.select(sa.func.count()).select_from(sa.table("loadtest_chunks"))
+        ).scalar_one()
+        assert chunks == 3  # 9,876 datapoints of 'old' in chunks of 5,000; 2,469 of 'other'
+        assert not sa.inspect(conn).has_table("loadtest_datapoints")
+    # And back: the downgrade unpacks the chunks into rows again, in order.
+    with engine.begin() as conn:
+        command.downgrade(migrate._config(conn), "0004")
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT peer_id, timestamp, metrics FROM loadtest_datapoints"
+                    " WHERE test_id = 'old' ORDER BY id")
+        ).all()  # fmt: skip
+    assert [
+        {"peerId": p, "timestamp": t, "metrics": json.loads(m)} for p, t, m in rows
+    ] == expected["old"]
+    engine.dispose()
+
+
+def test_batches_are_stored_as_sent_and_read_in_order(client: TestClient) -> None:
+    client.post("/api/v1/loadtests", json={"id": "c", "started": True}, headers=AUTH)
+    url = "/api/v1/loadtests/c/datapoints"
+    # Metrics are kept byte for byte (spacing, key order, a number no double holds).
+    raw = (
+        b'{"worker":"w","incarnation":"i","sequence":0,"datapoints":['
+        b'{"metrics": {"z": 1, "a": [1, 2]} ,"peerId":"p0"},'
+        b'{"peerId":"p1","timestamp":5,"metrics":{"sent":1e999,"received":3}}]}'
+    )
+    answer = client.post(url, content=raw, headers={**AUTH, "Content-Type": "application/json"})
+    assert answer.json() == {"accepted": 2, "duplicate": False}
+    for n in range(1, 4):
+        assert client.post(url, json=_batch("w", n, 3), headers=AUTH).json()["accepted"] == 3
+    # A retried batch counts once; a retried batch from a new incarnation is new data.
+    assert client.post(url, json=_batch("w", 2, 3), headers=AUTH).json() == {
+        "accepted": 0,
+        "duplicate": True,
+    }
+    whole = client.get("/test/c?dataPoints=true").text
+    assert '"metrics":{"z": 1, "a": [1, 2]}' in whole and '"sent":1e999' in whole
+    points = client.get("/api/v1/loadtests/c/datapoints", params={"limit": 10000}).json()
+    assert [p["peerId"] for p in points["datapoints"]] == ["p0", "p1"] + [
+        f"w-{i}" for _ in range(3) for i in range(3)
+    ]
+    assert points["datapoints"][0]["timestamp"] > 1_700_000_000_000  # stamped on arrival
+    assert points["datapoints"][1]["metrics"] == {"sent": None, "received": 3}
+    # The live page's cursor pages through chunks, whatever the page size.
+    seen, after = [], 0
+    while True:
+        page = client.get(
+            "/api/v1/loadtests/c/datapoints", params={"after": after, "limit": 2}
+        ).json()
+        if not page["datapoints"]:
+            break
+        seen += page["datapoints"]
+        after = page["next_after"]
+    assert seen == points["datapoints"]
+    summary = client.get("/api/v1/loadtests/c/summary").json()
+    assert summary["datapoints"] == 11 and summary["metrics"]["received"]["sum"] == 3
+    assert client.get("/api/v1/loadtests/c").json()["datapoints"] == 11
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b'{"worker":"w","incarnation":"i","sequence":0,"x":1}', "body.x"),
+        (b'{"incarnation":"i","sequence":0}', "body.worker"),
+        (b'{"worker":"w","incarnation":"i","sequence":0,"datapoints":[{"peerId":"a"}]}',
+         "body.datapoints.0.metrics"),
+        (b'{"worker":"w","incarnation":"i","sequence":0,"datapoints":'
+         b'[{"peerId":"a","metrics":{},"x":1}]}', "body.datapoints.0"),
+        (b'{"worker":"w","incarnation":"i","sequence":0,"datapoints":'
+         b'[{"peerId":"a\\u0000","metrics":{}}]}', "body.datapoints.0.peerId"),
+        (b'{"worker":"w","incarnation":"i","sequence":0,"datapoints":'
+         b'[{"peerId":"a","metrics":{"s":"\xff"}}]}', "body"),
+        (b'{"worker":"w","incarnation":"i","sequence":0,"datapoints":'
+         b'[{"peerId":"a","metrics":{"s":tru}}]}', "body"),
+        (b"[]", "body"),
+    ],
+)  # fmt: skip
+def test_parse_batch_names_the_field(body: bytes, field: str) -> None:
+    with pytest.raises(lt.BatchError) as caught:
+        lt.parse_batch(body)
+    assert caught.value.field == field
+
+
+def test_ingest_batch_for_other_transports(client: TestClient) -> None:
+    app = client.app
+    client.post("/api/v1/loadtests", json={"id": "g"}, headers=AUTH)
+    batch = lt.make_batch(
+        worker="grpc", incarnation="i", sequence=0, datapoints=[("p", None, '{"sent": 2}')]
+    )
+
+    async def ingest() -> lt.BatchAck:
+        return await lt.ingest_batch(app, "g", batch)
+
+    with pytest.raises(lt.IngestRefused) as refused:
+        client.portal.call(ingest)
+    assert (refused.value.status, refused.value.code) == (409, "test-not-started")
+    client.post("/api/v1/loadtests/g/start", headers=AUTH)
+    assert client.portal.call(ingest) == lt.BatchAck(accepted=1, duplicate=False)
+    assert client.portal.call(ingest) == lt.BatchAck(accepted=0, duplicate=True)
+    assert client.get("/api/v1/loadtests/g/summary").json()["metrics"]["sent"]["sum"] == 2
+    with pytest.raises(lt.BatchError, match="must be an object"):
+        lt.make_batch(worker="w", incarnation="i", sequence=1, datapoints=[("p", 1, "[1]")])
+
+
+def test_the_fast_put_answers_like_the_ordinary_way(client: TestClient) -> None:
+    client.post("/test/f", json={"started": True})
+    body = {"sent": 1, "position": [1, 0, 2]}
+    fast = client.put("/test/f/peer/a/metrics", json=body)
+    # With credentials or a gzip body a PUT takes the ordinary way, through the middleware.
+    ordinary = client.put("/test/f/peer/a/metrics", json=body, headers=AUTH)
+    zipped = client.put(
+        "/test/f/peer/a/metrics",
+        content=gzip.compress(json.dumps(body).encode()),
+        headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+    )
+    for answer in (fast, ordinary, zipped):
+        assert answer.status_code == 200
+        assert answer.headers["access-control-allow-origin"] == "*"
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.json()["metrics"] == body and answer.json()["peerId"] == "a"
+    bad = client.put("/test/f/peer/a/metrics", headers={"Authorization": "Bearer wrong"})
+    assert bad.status_code == 401
+    assert client.put("/test/nope/peer/a/metrics", json={}).json() == {"status": "test-not-found"}
+    assert client.put("/test/f/peer/a/metrics", content=b"not json").json()["metrics"] == {}
+    whole = client.put("/test/f/finish").json()
+    assert [p["metrics"] for p in whole["dataPoints"]] == [body, body, body, {}]
+    late = client.put("/test/f/peer/a/metrics", json=body)
+    assert (late.status_code, late.json()) == (400, {"status": "test-already-finished"})
+
+
+def test_k6_threshold_objects_are_checked_and_kept(client: TestClient) -> None:
+    bad = {"id": "k", "thresholds": {"sent": [{"threshold": "count < 1", "abortOnFail": 3}]}}
+    assert client.post("/api/v1/loadtests", json=bad, headers=AUTH).status_code == 422
+    good = {
+        "id": "k",
+        "started": True,
+        "thresholds": {
+            "sent": [{"threshold": "count < 100", "abortOnFail": True, "delayAbortEval": "1s"}],
+            "received": ["count >= 0"],
+        },
+    }
+    made = client.post("/api/v1/loadtests", json=good, headers=AUTH).json()
+    assert made["thresholds"]["sent"][0]["abortOnFail"] is True
+    client.post("/api/v1/loadtests/k/datapoints", json=_batch("w", 0, 2), headers=AUTH)
+    store: lt.Store = client.app.state.loadtests
+    row = store.row("k")
+    # Within the delay nothing aborts; after it, the failing threshold does.
+    assert store.check_test("k", lt.now_ms(), json.loads(row.definition)) is None
+    client.post(
+        "/api/v1/loadtests/k/datapoints",
+        json={**_batch("w", 1, 1), "datapoints": [{"peerId": "x", "metrics": {"sent": 500}}]},
+        headers=AUTH,
+    )
+    reason = store.check_test("k", row.started - 5000, json.loads(row.definition))
+    assert reason is not None and reason["metric"] == "sent" and reason["observed"] == 501
+    _, summary = store.finish("k", aborted=reason)
+    assert summary["verdict"] == "failed" and summary["aborted"]["metric"] == "sent"
+    assert client.get("/api/v1/loadtests/k").json()["verdict"] == "failed"
+    kept = client.get("/api/v1/loadtests/k/summary").json()
+    assert kept["aborted"] == reason and kept["thresholds"][0]["abortOnFail"] is True

@@ -27,6 +27,10 @@ from perffarm.model import Direction
 # Linux reports ru_maxrss in KiB.
 _RSS_UNIT = 1024
 _OUTPUT_KEEP = 256 * 1024
+#: Formats whose adapter attachments (gRPC's merged latency histogram) are kept.
+_KEEP_ATTACHMENTS = {"grpc-qps", "grpc-scenario"}
+#: ``format: grpc-qps`` without ``output_file``: the driver writes its result here.
+_QPS_RESULT = "scenario_result.json"
 
 
 class MetricExtractor(BaseModel):
@@ -94,6 +98,7 @@ class CommandMeasurement(Measurement):
         self._rows: list[dict[str, Any]] = []
         self._extracted: dict[str, list[float]] = {}
         self._parsed_results: list[Any] = []
+        self._parsed_attachments: list[Any] = []
         self._parsed_other: list[Any] = []
         self._scratch = Path(tempfile.mkdtemp(prefix="perffarm-cmd-", dir=self.context.work_dir))
         self._cwd = self._resolve(self.options.cwd) if self.options.cwd else self.context.suite_dir
@@ -156,6 +161,10 @@ class CommandMeasurement(Measurement):
             )
         for result in _merge_results(self._parsed_results):
             experiment.results.append(result)
+        for attachment in self._parsed_attachments:
+            experiment.add_attachment(
+                f"{self.name}.{attachment.name}", attachment.data(), attachment.media_type
+            )
         table = experiment.create_table(
             [
                 "repetition",
@@ -195,10 +204,17 @@ class CommandMeasurement(Measurement):
         stdout_path = self._scratch / "stdout"
         stderr_path = self._scratch / "stderr"
         command = self.options.command
-        request = {
-            "argv": self.context.expand(command)
+        argv: str | list[str] = (
+            self.context.expand(command)
             if isinstance(command, str)
-            else [self.context.expand(part) for part in command],
+            else [self.context.expand(part) for part in command]
+        )
+        if self._qps_result_file() is not None:
+            # gRPC's QPS driver writes its ScenarioResult where it is told to.
+            flag = f"--scenario_result_file={self._scratch / _QPS_RESULT}"
+            argv = f"{argv} {shlex.quote(flag)}" if isinstance(argv, str) else [*argv, flag]
+        request = {
+            "argv": argv,
             "shell": isinstance(command, str),
             "cwd": str(self._cwd),
             "env": self._env,
@@ -223,7 +239,20 @@ class CommandMeasurement(Measurement):
 
     # -- reading the output ---------------------------------------------------------------
 
+    def _qps_result_file(self) -> Path | None:
+        if self.options.format == "grpc-qps" and not self.options.output_file:
+            return self._scratch / _QPS_RESULT
+        return None
+
     def _output_file_text(self) -> str:
+        if (qps := self._qps_result_file()) is not None:
+            try:
+                return qps.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                raise ValueError(
+                    "the QPS driver wrote no --scenario_result_file: is the command "
+                    "qps_json_driver (or a script that passes its arguments on to it)?"
+                ) from None
         if not self.options.output_file:
             raise ValueError("`source: file` and `format` with a file need `output_file`")
         path = self._resolve(self.context.expand(self.options.output_file))
@@ -246,11 +275,15 @@ class CommandMeasurement(Measurement):
         if self.options.format:
             from perffarm.adapters.registry import parse_text
 
-            text = self._output_file_text() if self.options.output_file else texts["stdout"]
+            from_file = self.options.output_file or self._qps_result_file() is not None
+            text = self._output_file_text() if from_file else texts["stdout"]
             parsed = parse_text(self.options.format, text)
             for result in parsed.results:
                 result.measurement = self.name
             self._parsed_results.extend(parsed.results)
+            if self.options.format in _KEEP_ATTACHMENTS:
+                # The last repetition's (one histogram, not one per repetition).
+                self._parsed_attachments = list(parsed.attachments)
 
     def _attach_outputs(self, experiment: Experiment, row: dict[str, Any], reason: str) -> None:
         for stream in ("stdout", "stderr"):

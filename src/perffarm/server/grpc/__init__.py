@@ -1,0 +1,14 @@
+"""The results server's gRPC services, served beside HTTP (`perffarm server --grpc-address`).
+
+- ``perffarm.v1.Runs``: submit a run document (idempotent on its id, as over HTTP), list a
+  user's results and all users' results;
+- ``perffarm.v1.LoadTests``: one long-lived stream of load-test datapoint batches, each
+  acknowledged;
+- ``grpc.testing.ReportQpsScenarioService``: what gRPC's ``qps_json_driver
+  --enable_rpc_reporter`` sends, stored as runs;
+- ``grpc.health.v1.Health`` and server reflection.
+
+Everything goes through the same code as HTTP: ``server/auth.py`` for credentials,
+``server/ingest.py`` for runs, ``server/loadtests.py`` for datapoints,
+``server/queries.py`` for results, on the app's engine and event loop. See docs/grpc.md.
+"""

@@ -11,13 +11,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from perffarm.analysis import compare as compare_module
 from perffarm.analysis.compare import (
     SamplePair,
     Verdict,
+    _exact_ratio_ci_sorted,
+    _ratio_ci_padded,
     bootstrap_median_weights,
     compare_batch,
     compare_samples,
     exact_ratio_ci,
+    exact_ratio_ci_rows,
     mann_whitney,
 )
 from perffarm.model import Direction, Summary
@@ -222,3 +226,123 @@ def test_mann_whitney_with_ties_matches_scipy_in_a_batch(n1: int, n2: int) -> No
         assert p == pytest.approx(expected.pvalue, rel=1e-9)
         assert result.p_value == p
         assert result.cliffs_delta == pytest.approx(2 * u / (n1 * n2) - 1)
+
+
+# -- the quantile search against the full sort ------------------------------------------------
+#
+# ``exact_ratio_ci_rows`` finds each end without sorting the n1 · n2 ratios (a band from the
+# weight tables' corners, binary searches per column, a few ratios sorted, the answer checked
+# against the rounding of the sums); ``_exact_ratio_ci_sorted`` is the definition, every ratio
+# sorted. They must agree exactly: the same float, down to the sign of a zero.
+
+_values = st.one_of(
+    st.floats(min_value=0.5, max_value=2.0),
+    st.sampled_from([1.0, 1.25, 1.5, 2.0]),  # ties, within and across the sides
+    st.floats(min_value=1e-300, max_value=1e300),  # ratios that underflow or overflow
+    st.sampled_from([0.0, -0.0, -1.0]),  # the rows the full sort keeps
+)
+
+
+@st.composite
+def _row_pairs(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
+    rows = draw(st.integers(1, 6))
+    n1, n2 = draw(st.integers(1, 33)), draw(st.integers(1, 33))
+    shape = st.sampled_from(["noise", "quantised", "mixed"])
+    kind = draw(shape)
+    if kind == "noise":
+        seed = draw(st.integers(0, 2**32 - 1))
+        rng = np.random.default_rng(seed)
+        spread = draw(st.sampled_from([1e-9, 0.01, 0.3]))
+        base = rng.lognormal(0.0, spread, (rows, n1))
+        cont = rng.lognormal(draw(st.sampled_from([0.0, 0.05])), spread, (rows, n2))
+        return base, cont
+    pool = st.sampled_from([1.0, 1.25, 1.5, 2.0, 3.0]) if kind == "quantised" else _values
+    base = [[draw(pool) for _ in range(n1)] for _ in range(rows)]
+    cont = [[draw(pool) for _ in range(n2)] for _ in range(rows)]
+    return np.array(base, dtype=float), np.array(cont, dtype=float)
+
+
+def _assert_identical(actual: np.ndarray, expected: np.ndarray) -> None:
+    assert actual.shape == expected.shape
+    same = (actual == expected) & (np.signbit(actual) == np.signbit(expected))
+    assert np.all(same | (np.isnan(actual) & np.isnan(expected))), (actual, expected)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_row_pairs(), st.sampled_from([0.99, 0.95, 0.9, 0.5]))
+def test_quantile_search_equals_the_full_sort(
+    pair: tuple[np.ndarray, np.ndarray], level: float
+) -> None:
+    base, cont = pair
+    expected = _exact_ratio_ci_sorted(base, cont, level=level)
+    actual = exact_ratio_ci_rows(base, cont, level=level)
+    _assert_identical(actual[0], expected[0])
+    _assert_identical(actual[1], expected[1])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_row_pairs(), min_size=2, max_size=6), st.sampled_from([0.99, 0.9]))
+def test_padded_rows_of_mixed_sizes_equal_the_full_sort(
+    groups: list[tuple[np.ndarray, np.ndarray]], level: float
+) -> None:
+    # Rows of several sizes padded into one array, as compare_batch's size classes are.
+    rows = [(b, c) for base, cont in groups for b, c in zip(base, cont, strict=True)]
+    width_b = max(b.size for b, _ in rows)
+    width_c = max(c.size for _, c in rows)
+    padded_b = np.full((len(rows), width_b), np.inf)
+    padded_c = np.full((len(rows), width_c), np.inf)
+    for i, (b, c) in enumerate(rows):
+        padded_b[i, : b.size] = np.sort(b)
+        padded_c[i, : c.size] = np.sort(c)
+    n_b = np.array([b.size for b, _ in rows])
+    n_c = np.array([c.size for _, c in rows])
+    lows, highs = _ratio_ci_padded(
+        padded_b,
+        padded_c,
+        n_b,
+        n_c,
+        level,
+        lambda chosen: (
+            np.array([rows[i][0] for i in chosen]),
+            np.array([rows[i][1] for i in chosen]),
+        ),
+    )
+    for i, (b, c) in enumerate(rows):
+        low, high = _exact_ratio_ci_sorted(b[None, :], c[None, :], level=level)
+        _assert_identical(lows[i : i + 1], low)
+        _assert_identical(highs[i : i + 1], high)
+
+
+def test_rows_the_search_cannot_certify_take_the_full_sort(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = np.random.default_rng(5)
+    base, cont = rng.lognormal(0, 0.1, (40, 12)), rng.lognormal(0.02, 0.1, (40, 15))
+    expected = exact_ratio_ci_rows(base, cont, level=0.99)
+    real = compare_module._ratio_quantile
+
+    def unsure(*args: object, **kwargs: object) -> tuple[np.ndarray, np.ndarray]:
+        values, certain = real(*args, **kwargs)
+        return values, np.zeros_like(certain)
+
+    monkeypatch.setattr(compare_module, "_ratio_quantile", unsure)
+    actual = exact_ratio_ci_rows(base, cont, level=0.99)
+    _assert_identical(actual[0], expected[0])
+    _assert_identical(actual[1], expected[1])
+    _assert_identical(actual[0], _exact_ratio_ci_sorted(base, cont, level=0.99)[0])
+
+
+def test_a_large_batch_of_mixed_sizes_equals_one_by_one() -> None:
+    # Sizes shared by many pairs make their own group, the others share padded size classes.
+    rng = np.random.default_rng(21)
+    sizes = [(10, 10)] * 80 + [(int(a), int(b)) for a, b in rng.integers(5, 40, (120, 2))]
+    pairs = [
+        SamplePair(
+            rng.lognormal(2, 0.05, n1).tolist(),
+            rng.lognormal(2 + 0.05 * (i % 3 == 0), 0.05, n2).tolist(),
+        )
+        for i, (n1, n2) in enumerate(sizes)
+    ]
+    batch = compare_batch(pairs)
+    for pair, together in zip(pairs, batch, strict=True):
+        assert together.to_dict() == compare_samples(pair.baseline, pair.contender).to_dict()

@@ -29,7 +29,7 @@ import fnmatch
 import functools
 import gc
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from fractions import Fraction
@@ -163,40 +163,68 @@ class SamplePair:
 def compare_batch(pairs: Sequence[SamplePair], *, alpha: float = DEFAULT_ALPHA) -> list[Comparison]:
     """``compare_samples`` of many pairs at once: the same answers, computed together.
 
-    Pairs that compare from samples are grouped by their sample sizes, and each group is
-    computed as arrays (medians, Mann-Whitney, Hodges-Lehmann, the exact bootstrap
-    interval). A pair's answer does not depend on the other pairs of the batch.
+    Pairs that compare from samples are computed as arrays (medians, Mann-Whitney,
+    Hodges-Lehmann, the exact bootstrap interval), grouped by their sample sizes; sizes that
+    few pairs share are padded into a few size classes, so that a run whose results vary in
+    size still makes few groups. Every value is computed row by row, exactly as for the pair
+    alone: a pair's answer does not depend on the other pairs of the batch.
     """
     if not 0 < alpha < 1:
         raise ValueError("alpha must be between 0 and 1")
     out: list[Comparison | None] = [None] * len(pairs)
-    groups: dict[tuple[int, int], list[int]] = {}
+    rows = _SampleRows()
     for position, pair in enumerate(pairs):
         if pair.min_effect < 0:
             raise ValueError("the minimum effect cannot be negative")
-        sizes = (_size(pair.baseline), _size(pair.contender))
-        if sizes[0] >= 0 and sizes[1] >= 0 and smallest_mann_whitney_p(*sizes) < alpha:
-            groups.setdefault(sizes, []).append(position)
+        base_values, cont_values = pair.baseline, pair.contender
+        # _size, inlined for the usual lists.
+        n_base = len(base_values) if type(base_values) is list else _size(base_values)
+        n_cont = len(cont_values) if type(cont_values) is list else _size(cont_values)
+        if n_base >= 0 and n_cont >= 0 and _reachable(n_base, n_cont, alpha):
+            rows.positions.append(position)
+            rows.pairs.append(pair)
+            rows.base.append(base_values)
+            rows.cont.append(cont_values)
+            rows.n_base.append(n_base)
+            rows.n_cont.append(n_cont)
             continue
         base = np.asarray(pair.baseline, dtype=float).reshape(-1)
         cont = np.asarray(pair.contender, dtype=float).reshape(-1)
         _check_finite(base, cont)
-        if smallest_mann_whitney_p(base.size, cont.size) < alpha:
-            groups.setdefault((base.size, cont.size), []).append(position)
+        if _reachable(base.size, cont.size, alpha):
+            rows.add(position, pair, base, cont, base.size, cont.size)
         else:
             out[position] = _without_enough_samples(pair, base, cont, alpha)
-    for (n_base, n_cont), positions in groups.items():
-        members = [pairs[i] for i in positions]
-        base = np.array([p.baseline for p in members], dtype=float)
-        cont = np.array([p.contender for p in members], dtype=float)
-        base = base.reshape(len(members), n_base)
-        cont = cont.reshape(len(members), n_cont)
-        _check_finite(base, cont)
-        for position, comparison in zip(
-            positions, _from_samples_group(base, cont, members, alpha), strict=True
-        ):
-            out[position] = comparison
+    for position, comparison in zip(rows.positions, _from_sample_rows(rows, alpha), strict=True):
+        out[position] = comparison
     return [comparison for comparison in out if comparison is not None]
+
+
+@functools.cache
+def _reachable(n_base: int, n_cont: int, alpha: float) -> bool:
+    return smallest_mann_whitney_p(n_base, n_cont) < alpha
+
+
+class _SampleRows:
+    """The pairs of a batch compared from samples, as columns."""
+
+    def __init__(self) -> None:
+        self.positions: list[int] = []
+        self.pairs: list[SamplePair] = []
+        self.base: list[Any] = []
+        self.cont: list[Any] = []
+        self.n_base: list[int] = []
+        self.n_cont: list[int] = []
+
+    def add(
+        self, position: int, pair: SamplePair, base: Any, cont: Any, n_base: int, n_cont: int
+    ) -> None:
+        self.positions.append(position)
+        self.pairs.append(pair)
+        self.base.append(base)
+        self.cont.append(cont)
+        self.n_base.append(n_base)
+        self.n_cont.append(n_cont)
 
 
 def _size(values: Sequence[float]) -> int:
@@ -298,110 +326,312 @@ def _decide(
     return Verdict.UNCHANGED
 
 
-def _from_samples_group(
-    base: np.ndarray, cont: np.ndarray, pairs: list[SamplePair], alpha: float
-) -> list[Comparison]:
-    """Comparisons of rows of equal sizes: ``base`` is (rows, n1), ``cont`` (rows, n2)."""
+# Sizes that fewer pairs than this share are padded into a size class (the next of
+# _SIZE_CLASSES, or a multiple of 128 beyond it) and computed with the other pairs of the class.
+_EXACT_GROUP = 64
+_SIZE_CLASSES = (8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
+# Bisection steps narrowing the band of ratios that holds a quantile (_ratio_quantile), while
+# its widest row holds more than _NARROW_ENOUGH ratios.
+_NARROWING_STEPS = 4
+_NARROW_ENOUGH = 24
+
+
+def _size_class(n: int) -> int:
+    for size in _SIZE_CLASSES:
+        if n <= size:
+            return size
+    return -(-n // 128) * 128
+
+
+def _new(cls: type, values: dict[str, Any]) -> Any:
+    """An instance of a frozen dataclass from all its field values, without its ``__init__``.
+
+    The generated ``__init__`` sets every field through ``object.__setattr__``; filling the
+    instance's ``__dict__`` makes the same object (equal, same hash and repr) about five
+    times faster, which counts when a comparison of two runs makes tens of thousands (the
+    loops of _from_sample_rows and _compare_runs do the same inline).
+    """
+    instance = object.__new__(cls)
+    instance.__dict__.update(values)
+    return instance
+
+
+class _Side:
+    """One side of the sample rows, stored per sample size: sorted rows, medians, notes."""
+
+    def __init__(self, name: str, values: list[Any], sizes: list[int]) -> None:
+        count = len(sizes)
+        by_size: dict[int, list[int]] = {}
+        for index, n in enumerate(sizes):
+            by_size.setdefault(n, []).append(index)
+        self.sizes = np.array(sizes, dtype=np.intp)
+        self.medians = np.empty(count)
+        self.notes: list[list[str]] = [[] for _ in range(count)]
+        self.where = np.empty(count, dtype=np.intp)
+        self.ordered: dict[int, np.ndarray] = {}
+        self.raw: dict[int, np.ndarray] = {}
+        for n, indices in by_size.items():
+            raw = np.array([values[i] for i in indices], dtype=float).reshape(len(indices), n)
+            if not np.isfinite(raw).all():
+                raise ValueError("samples must be finite numbers")
+            ordered = np.sort(raw, axis=1)
+            rows = np.array(indices, dtype=np.intp)
+            self.where[rows] = np.arange(len(indices))
+            self.ordered[n] = ordered
+            self.raw[n] = raw
+            # np.median's own last step: the mean of the middle slice of the partitioned rows.
+            half = n // 2
+            self.medians[rows] = np.mean(ordered[:, half - 1 + n % 2 : half + 1], axis=1)
+            self._add_notes(name, raw, ordered, indices)
+
+    def _add_notes(
+        self, side: str, raw: np.ndarray, ordered: np.ndarray, indices: list[int]
+    ) -> None:
+        """The warnings perffarm.analysis.statistics gives, for rows of one size."""
+        n = raw.shape[1]
+        notes = [self.notes[i] for i in indices]
+        if n < FEW_SAMPLES:
+            text = f"{side}: only {n} samples; the interval is rough"
+            for row_notes in notes:
+                row_notes.append(text)
+        if n >= 2:
+            means = raw.mean(axis=1)
+            stdevs = raw.std(axis=1, ddof=1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                cvs = stdevs / np.abs(means)
+            for row in np.flatnonzero((means != 0.0) & (cvs >= UNSTABLE_CV)).tolist():
+                notes[row].append(
+                    f"{side}: unstable: the coefficient of variation is {cvs[row]:.0%} "
+                    f"(over {UNSTABLE_CV:.0%}); the machine may be busy or the benchmark too short"
+                )
+        lows, highs = ordered[:, 0], ordered[:, -1]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            spread = (lows > 0) & (highs / lows > 2)
+        for row in np.flatnonzero(spread).tolist():
+            notes[row].append(f"{side}: the slowest sample is more than twice the fastest")
+
+    def raw_rows(self, members: np.ndarray) -> np.ndarray:
+        """The rows of ``members`` (all of one size) as given, not sorted."""
+        return self.raw[int(self.sizes[members[0]])][self.where[members]]
+
+    def rows(self, members: np.ndarray, width: int) -> np.ndarray:
+        """The sorted rows of ``members``, padded with +inf to ``width`` columns."""
+        sizes = self.sizes[members]
+        first = int(sizes[0])
+        if first == width and (sizes == first).all():
+            return self.ordered[first][self.where[members]]
+        out = np.full((members.size, width), np.inf)
+        for n in np.unique(sizes).tolist():
+            chosen = np.flatnonzero(sizes == n)
+            out[chosen, :n] = self.ordered[n][self.where[members[chosen]]]
+        return out
+
+
+def _from_sample_rows(rows: _SampleRows, alpha: float) -> list[Comparison]:
+    """The comparisons of every pair with enough samples, in the order of ``rows``."""
+    count = len(rows.pairs)
+    if not count:
+        return []
+    base = _Side("baseline", rows.base, rows.n_base)
+    cont = _Side("contender", rows.cont, rows.n_cont)
     level = 1 - alpha
-    base_medians = np.median(base, axis=1)
-    cont_medians = np.median(cont, axis=1)
-    p_values, u = _mann_whitney_rows(base, cont)
-    cliffs = 2.0 * u / (base.shape[1] * cont.shape[1]) - 1.0
-    hodges_lehmann = _hodges_lehmann_rows(base, cont)
-    low, high = exact_ratio_ci_rows(base, cont, level=level)
-    base_notes = _sample_notes_rows("baseline", base)
-    cont_notes = _sample_notes_rows("contender", cont)
-    n_base, n_cont = int(base.shape[1]), int(cont.shape[1])
+    p_values, u = np.empty(count), np.empty(count)
+    hodges_lehmann, lows, highs = np.empty(count), np.empty(count), np.empty(count)
+    sized: dict[tuple[int, int], int] = {}
+    for key in zip(rows.n_base, rows.n_cont, strict=True):
+        sized[key] = sized.get(key, 0) + 1
+    groups: dict[tuple[int, int], list[int]] = {}
+    for index, key in enumerate(zip(rows.n_base, rows.n_cont, strict=True)):
+        if sized[key] < _EXACT_GROUP:
+            key = (_size_class(key[0]), _size_class(key[1]))
+        groups.setdefault(key, []).append(index)
+    for indices in groups.values():
+        members = np.array(indices, dtype=np.intp)
+        n_base, n_cont = base.sizes[members], cont.sizes[members]
+        b = base.rows(members, int(n_base.max()))
+        c = cont.rows(members, int(n_cont.max()))
+        p_values[members], u[members] = _mann_whitney_padded(b, c, n_base, n_cont)
+        hodges_lehmann[members] = _hodges_lehmann_padded(b, c, n_base, n_cont)
+        lows[members], highs[members] = _ratio_ci_padded(
+            b,
+            c,
+            n_base,
+            n_cont,
+            level,
+            lambda chosen, m=members: (base.raw_rows(m[chosen]), cont.raw_rows(m[chosen])),
+        )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cliffs = 2.0 * u / (base.sizes * cont.sizes) - 1.0
     columns = zip(
-        pairs,
-        base_notes,
-        cont_notes,
-        base_medians.tolist(),
-        cont_medians.tolist(),
+        rows.pairs,
+        base.notes,
+        cont.notes,
+        base.sizes.tolist(),
+        cont.sizes.tolist(),
+        base.medians.tolist(),
+        cont.medians.tolist(),
         p_values.tolist(),
         cliffs.tolist(),
         hodges_lehmann.tolist(),
-        low.tolist(),
-        high.tolist(),
+        lows.tolist(),
+        highs.tolist(),
         strict=True,
     )
     out = []
-    for pair, b_notes, c_notes, base_median, cont_median, p, cliff, hl, lo, hi in columns:
-        direction = (
-            pair.direction if isinstance(pair.direction, Direction) else Direction(pair.direction)
-        )
+    new = object.__new__
+    unchanged, better, worse = Verdict.UNCHANGED, Verdict.FASTER, Verdict.SLOWER
+    lower = Direction.LOWER
+    for pair, b_notes, c_notes, n_b, n_c, base_median, cont_median, p, cliff, hl, lo, hi in columns:
+        direction = pair.direction
+        if direction.__class__ is not Direction:
+            direction = Direction(direction)
         notes = b_notes + c_notes
-        ratio = _ratio(base_median, cont_median)
         ci = None
-        if ratio is None:
+        if base_median <= 0.0:  # _ratio: no ratio
+            ratio = None
             notes.append("the baseline median is not positive: no ratio, no verdict")
             verdict = Verdict.UNKNOWN
         else:
+            ratio = cont_median / base_median
             ci = (lo, hi)
-            verdict = _decide(p, ci, direction, pair.min_effect, alpha)
-        if verdict is Verdict.UNCHANGED and p < alpha:
+            # _decide, inlined (p is a number here; a NaN end is an undefined interval).
+            if lo != lo or hi != hi:
+                verdict = Verdict.UNKNOWN
+            elif p >= alpha:
+                verdict = unchanged
+            elif lo > 1.0 + pair.min_effect:
+                verdict = worse if direction is lower else better
+            elif hi < 1.0 - pair.min_effect:
+                verdict = better if direction is lower else worse
+            else:
+                verdict = unchanged
+        if verdict is unchanged and p < alpha:
             notes.append(
                 f"significant (p={p:.2g}) but the interval does not clear the minimum effect "
                 f"of {pair.min_effect:.1%}"
             )
-        out.append(
-            Comparison(
-                verdict=verdict,
-                basis="samples",
-                direction=direction,
-                n_baseline=n_base,
-                n_contender=n_cont,
-                baseline=base_median,
-                contender=cont_median,
-                ratio=ratio,
-                ratio_ci=ci,
-                ci_level=level,
-                p_value=p,
-                cliffs_delta=cliff,
-                hodges_lehmann=hl,
-                min_effect=pair.min_effect,
-                alpha=alpha,
-                notes=notes,
-            )
+        comparison = new(Comparison)
+        comparison.__dict__.update(
+            {
+                "verdict": verdict,
+                "basis": "samples",
+                "direction": direction,
+                "n_baseline": n_b,
+                "n_contender": n_c,
+                "baseline": base_median,
+                "contender": cont_median,
+                "ratio": ratio,
+                "ratio_ci": ci,
+                "ci_level": level,
+                "p_value": p,
+                "cliffs_delta": cliff,
+                "hodges_lehmann": hl,
+                "min_effect": pair.min_effect,
+                "alpha": alpha,
+                "notes": notes,
+            }
         )
+        out.append(comparison)
     return out
 
 
-def _sample_notes_rows(side: str, values: np.ndarray) -> list[list[str]]:
-    """The warnings perffarm.analysis.statistics gives, for every row at once."""
-    rows, n = values.shape
-    notes: list[list[str]] = [[] for _ in range(rows)]
-    if n < FEW_SAMPLES:
-        for row_notes in notes:
-            row_notes.append(f"{side}: only {n} samples; the interval is rough")
-    if n >= 2:
-        means = values.mean(axis=1)
-        stdevs = values.std(axis=1, ddof=1)
+def _mann_whitney_padded(
+    base: np.ndarray, cont: np.ndarray, n_base: np.ndarray, n_cont: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(two-sided p, U) of sorted rows padded with +inf, ``n_base`` and ``n_cont`` per row.
+
+    U is the contender's rank sum (mid-ranks for ties) less its least value; it counts the
+    (contender, baseline) pairs where the contender is larger, ties half, exactly as the
+    pairwise count does (both are half-integers, exact in floats). Identical constant sides
+    are simply no evidence.
+    """
+    rows, width = cont.shape[0], cont.shape[1] + base.shape[1]
+    combined = np.concatenate((cont, base), axis=1)
+    order = np.argsort(combined, axis=1)
+    values = np.take_along_axis(combined, order, axis=1)
+    new_group = np.ones((rows, width), dtype=bool)
+    new_group[:, 1:] = values[:, 1:] != values[:, :-1]
+    positions = np.broadcast_to(np.arange(width), (rows, width))
+    starts = np.maximum.accumulate(np.where(new_group, positions, 0), axis=1)
+    last = np.ones((rows, width), dtype=bool)
+    last[:, :-1] = new_group[:, 1:]
+    ends = np.minimum.accumulate(np.where(last, positions, width)[:, ::-1], axis=1)[:, ::-1]
+    valid = values != np.inf
+    twice_ranks = np.where(valid & (order < cont.shape[1]), starts + ends, 0).sum(axis=1)
+    u = (twice_ranks - n_cont * (n_cont - 1)) * 0.5
+    sizes = ends - starts + 1
+    tie_sums = np.where(valid, sizes * sizes - 1, 0).sum(axis=1).astype(float)
+    total = n_cont + n_base
+    p = np.empty(rows)
+    exact = (tie_sums == 0) & (np.maximum(n_cont, n_base) <= EXACT_LIMIT)
+    if exact.any():
+        keys, inverse = np.unique(
+            n_cont[exact] * (EXACT_LIMIT + 1) + n_base[exact], return_inverse=True
+        )
+        tables = [_exact_u_cdf(*divmod(int(key), EXACT_LIMIT + 1)) for key in keys.tolist()]
+        offsets = np.cumsum([0] + [table.size for table in tables[:-1]])[inverse]
+        cdf = np.concatenate(tables)
+        k = np.rint(u[exact]).astype(np.intp)
+        lower = cdf[offsets + k]
+        upper = 1.0 - np.where(k > 0, cdf[offsets + np.maximum(k - 1, 0)], 0.0)
+        p[exact] = np.minimum(1.0, 2.0 * np.minimum(lower, upper))
+    approx = ~exact
+    if approx.any():
+        n_c, n_b, n = n_cont[approx], n_base[approx], total[approx]
+        tie_term = tie_sums[approx] / (n * (n - 1))
+        variance = n_c * n_b / 12.0 * ((n + 1) - tie_term)
         with np.errstate(divide="ignore", invalid="ignore"):
-            cvs = stdevs / np.abs(means)
-        for row in np.flatnonzero((means != 0.0) & (cvs >= UNSTABLE_CV)):
-            notes[row].append(
-                f"{side}: unstable: the coefficient of variation is {cvs[row]:.0%} "
-                f"(over {UNSTABLE_CV:.0%}); the machine may be busy or the benchmark too short"
-            )
-    lows, highs = values.min(axis=1), values.max(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        spread = (lows > 0) & (highs / lows > 2)
-    for row in np.flatnonzero(spread):
-        notes[row].append(f"{side}: the slowest sample is more than twice the fastest")
-    return notes
+            z = np.maximum(np.abs(u[approx] - n_c * n_b / 2.0) - 0.5, 0.0) / np.sqrt(variance)
+            p[approx] = np.where(variance > 0.0, np.minimum(1.0, 2.0 * special.ndtr(-z)), 1.0)
+    every = np.arange(rows)
+    constant = (
+        (base[:, 0] == base[every, n_base - 1])
+        & (cont[:, 0] == cont[every, n_cont - 1])
+        & (base[:, 0] == cont[:, 0])
+    )
+    p[constant] = 1.0
+    u[constant] = (n_base * n_cont / 2.0)[constant]
+    return p, u
 
 
-def _hodges_lehmann_rows(base: np.ndarray, cont: np.ndarray) -> np.ndarray:
-    """Median of all contender - baseline differences, per row (chunked to bound memory)."""
-    rows = base.shape[0]
+def _hodges_lehmann_padded(
+    base: np.ndarray, cont: np.ndarray, n_base: np.ndarray, n_cont: np.ndarray
+) -> np.ndarray:
+    """Median of all contender - baseline differences, per row (chunked to bound memory).
+
+    Rows of one size are partitioned as ``np.median`` does; padded rows (baseline pads
+    -inf, contender pads +inf, so every pad difference is +inf) are sorted and read at their
+    own middle. The median is the mean of the middle slice, as ``np.median`` takes it.
+    """
+    rows, width = base.shape[0], base.shape[1] * cont.shape[1]
+    uniform = bool((n_base == base.shape[1]).all() and (n_cont == cont.shape[1]).all())
+    if not uniform:
+        base = np.where(np.arange(base.shape[1]) < n_base[:, None], base, -np.inf)
     out = np.empty(rows)
-    step = _chunk(base.shape[1] * cont.shape[1])
+    step = _chunk(width)
     for start in range(0, rows, step):
         b, c = base[start : start + step], cont[start : start + step]
-        out[start : start + step] = np.median(
-            (c[:, :, None] - b[:, None, :]).reshape(b.shape[0], -1), axis=1
+        with np.errstate(over="ignore", invalid="ignore"):
+            diffs = (c[:, :, None] - b[:, None, :]).reshape(b.shape[0], width)
+        if uniform:
+            half = width // 2
+            kth = [half - 1, half] if width % 2 == 0 else [half]
+            part = np.partition(diffs, kth, axis=1)
+            with np.errstate(over="ignore", invalid="ignore"):
+                out[start : start + step] = np.mean(
+                    part[:, half - 1 + width % 2 : half + 1], axis=1
+                )
+            continue
+        diffs.sort(axis=1)
+        counts = (n_base * n_cont)[start : start + step]
+        middle = np.take_along_axis(
+            diffs, np.stack(((counts - 1) // 2, counts // 2), axis=1), axis=1
         )
+        odd = counts % 2 == 1
+        with np.errstate(over="ignore", invalid="ignore"):
+            medians = np.mean(middle, axis=1)
+            medians[odd] = np.mean(middle[odd, :1], axis=1)
+        out[start : start + step] = medians
     return out
 
 
@@ -493,17 +723,6 @@ def _exact_u_cdf(m: int, n: int) -> np.ndarray:
     return np.cumsum(counts) / math.comb(m + n, m)
 
 
-def _mann_whitney_rows(base: np.ndarray, cont: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(two-sided p, U) per row. Identical constant sides are simply no evidence."""
-    p, u = _mann_whitney_u_rows(base, cont)
-    constant = (
-        (np.ptp(base, axis=1) == 0.0) & (np.ptp(cont, axis=1) == 0.0) & (base[:, 0] == cont[:, 0])
-    )
-    p[constant] = 1.0
-    u[constant] = base.shape[1] * cont.shape[1] / 2.0
-    return p, u
-
-
 # -- the exact bootstrap ---------------------------------------------------------------------
 
 
@@ -561,6 +780,29 @@ def exact_ratio_ci_rows(
     base: np.ndarray, cont: np.ndarray, *, level: float = 1 - DEFAULT_ALPHA
 ) -> tuple[np.ndarray, np.ndarray]:
     """``exact_ratio_ci`` of every row of (rows, n1) and (rows, n2) arrays: (lows, highs)."""
+    raw_base, raw_cont = np.asarray(base, dtype=float), np.asarray(cont, dtype=float)
+    rows = raw_base.shape[0]
+    n_base = np.full(rows, raw_base.shape[1], dtype=np.intp)
+    n_cont = np.full(rows, raw_cont.shape[1], dtype=np.intp)
+    return _ratio_ci_padded(
+        np.sort(raw_base, axis=1),
+        np.sort(raw_cont, axis=1),
+        n_base,
+        n_cont,
+        level,
+        lambda chosen: (raw_base[chosen], raw_cont[chosen]),
+    )
+
+
+def _exact_ratio_ci_sorted(
+    base: np.ndarray, cont: np.ndarray, *, level: float = 1 - DEFAULT_ALPHA
+) -> tuple[np.ndarray, np.ndarray]:
+    """The interval by definition: every ratio of a row sorted, cumulative weights read.
+
+    The reference for ``_ratio_ci_padded`` (which must give exactly its answers), and the
+    path of the rows it does not take: a sample that is zero or negative, or a tail too
+    close to call in floats.
+    """
     base = np.sort(base, axis=1)
     cont = np.sort(cont, axis=1)
     rows, n_base = base.shape
@@ -574,7 +816,7 @@ def exact_ratio_ci_rows(
     step = _chunk(n_base * n_cont)
     for start in range(0, rows, step):
         b, c = base[start : start + step], cont[start : start + step]
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
             ratios = (c[:, :, None] / b[:, None, :]).reshape(b.shape[0], -1)
         order = np.argsort(ratios, axis=1, kind="stable")
         ordered = np.take_along_axis(ratios, order, axis=1)
@@ -592,6 +834,260 @@ def exact_ratio_ci_rows(
         lows[start : start + step] = low
         highs[start : start + step] = high
     return lows, highs
+
+
+def _ratio_ci_padded(
+    base: np.ndarray,
+    cont: np.ndarray,
+    n_base: np.ndarray,
+    n_cont: np.ndarray,
+    level: float,
+    raw: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """``_exact_ratio_ci_sorted`` of sorted rows padded with +inf, without sorting the ratios.
+
+    Both ends are found by ``_ratio_quantile`` for rows of positive samples: the low end as
+    the quantile of contender / baseline, the high end as the same quantile of -ratio, with
+    the contender negated and both sides reversed. Rows with a zero or negative sample, and
+    the rare rows where the float sums cannot tell for sure which ratio reaches the tail, are
+    computed by ``_exact_ratio_ci_sorted`` from their samples as given (``raw(rows)``, rows of
+    one size): with both 0.0 and -0.0 among the samples, which zero an end is depends on the
+    order the sort starts from.
+    """
+    rows = base.shape[0]
+    lows, highs = np.full(rows, np.nan), np.full(rows, np.nan)
+    reach = (1 - level) / 2 * (1 - 1e-9)
+    fast = np.flatnonzero((base[:, 0] > 0) & (cont[:, 0] > 0))
+    slow = np.ones(rows, dtype=bool)
+    if fast.size:
+        b, c, n_b, n_c = base[fast], cont[fast], n_base[fast], n_cont[fast]
+        width_c, width_b = c.shape[1], b.shape[1]
+        inside_c = np.arange(width_c) < n_c[:, None]
+        inside_b = np.arange(width_b) < n_b[:, None]
+        upper_k, lower_k = _corner_rows(n_c, n_b, width_b, reach, False)
+        upper_r, lower_r = _corner_rows(n_c, n_b, width_b, reach, True)
+        value, certain = _ratio_quantile(
+            np.concatenate((c, np.where(inside_c, -_reversed(c, n_c), np.inf))),
+            np.concatenate((b, np.where(inside_b, _reversed(b, n_b), 1.0))),
+            np.concatenate((_weight_rows(n_c, width_c, False), _weight_rows(n_c, width_c, True))),
+            np.concatenate((_weight_rows(n_b, width_b, False), _weight_rows(n_b, width_b, True))),
+            np.concatenate((upper_k, upper_r)),
+            np.concatenate((lower_k, lower_r)),
+            np.concatenate((n_c, n_c)),
+            np.concatenate((n_b, n_b)),
+            reach,
+        )
+        ok = certain[: fast.size] & certain[fast.size :]
+        lows[fast[ok]] = value[: fast.size][ok]
+        highs[fast[ok]] = -value[fast.size :][ok]
+        slow[fast[ok]] = False
+    if slow.any():
+        chosen = np.flatnonzero(slow)
+        sizes = n_base[chosen] * (1 << 32) + n_cont[chosen]
+        for key in np.unique(sizes).tolist():
+            group = chosen[sizes == key]
+            lows[group], highs[group] = _exact_ratio_ci_sorted(*raw(group), level=level)
+    return lows, highs
+
+
+def _reversed(values: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Each row's first ``sizes`` values in reverse order (what follows them: unspecified)."""
+    index = np.maximum(sizes[:, None] - 1 - np.arange(values.shape[1]), 0)
+    return np.take_along_axis(values, index, axis=1)
+
+
+@functools.cache
+def _median_weight_table(n: int, width: int, reverse: bool) -> np.ndarray:
+    weights = bootstrap_median_weights(n)
+    out = np.zeros(width)
+    out[:n] = weights[::-1] if reverse else weights
+    return out
+
+
+def _weight_rows(sizes: np.ndarray, width: int, reverse: bool) -> np.ndarray:
+    """Bootstrap median weights per row, zero beyond each row's size."""
+    first = int(sizes[0])
+    if (sizes == first).all():
+        return np.broadcast_to(_median_weight_table(first, width, reverse), (sizes.size, width))
+    keys, inverse = np.unique(sizes, return_inverse=True)
+    table = np.stack([_median_weight_table(int(n), width, reverse) for n in keys.tolist()])
+    return table[inverse]
+
+
+@functools.cache
+def _corner_table(
+    n_x: int, n_y: int, width_y: int, reach: float, reverse: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per column l of the ratio matrix, the rows bounding the quantile from its corners.
+
+    With x and y sorted, x_k / y_l grows with k and shrinks with l, so the pairs k' <= k,
+    l' >= l are all at most x_k / y_l: if their weight reaches ``reach``, x_k / y_l is an
+    upper bound of the quantile. ``upper[l]`` is the smallest such k (``n_x``: none).
+    Likewise the pairs k' >= k, l' <= l are all at least x_k / y_l: if their weight is above
+    1 - ``reach``, the quantile is at least x_k / y_l; ``lower[l]`` is the largest such k
+    (-1: none). Bounds only narrow the search; the answer is checked exactly.
+    """
+    wx = _median_weight_table(n_x, n_x, reverse)
+    wy = _median_weight_table(n_y, n_y, reverse)
+    x_below, x_above = np.cumsum(wx), np.cumsum(wx[::-1])[::-1]
+    y_below, y_above = np.cumsum(wy), np.cumsum(wy[::-1])[::-1]
+    upper = np.full(width_y, n_x, dtype=np.intp)
+    lower = np.full(width_y, -1, dtype=np.intp)
+    for column in range(n_y):
+        upper[column] = int(np.sum(x_below * y_above[column] < reach))
+        lower[column] = int(np.sum(x_above * y_below[column] > 1 - reach)) - 1
+    return upper, lower
+
+
+def _corner_rows(
+    n_x: np.ndarray, n_y: np.ndarray, width_y: int, reach: float, reverse: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    first = (int(n_x[0]), int(n_y[0]))
+    if (n_x == first[0]).all() and (n_y == first[1]).all():
+        upper, lower = _corner_table(*first, width_y, reach, reverse)
+        shape = (n_x.size, width_y)
+        return np.broadcast_to(upper, shape), np.broadcast_to(lower, shape)
+    keys, inverse = np.unique(n_x * (1 << 32) + n_y, return_inverse=True)
+    tables = [_corner_table(*divmod(k, 1 << 32), width_y, reach, reverse) for k in keys.tolist()]
+    return np.stack([t[0] for t in tables])[inverse], np.stack([t[1] for t in tables])[inverse]
+
+
+def _ratio_quantile(
+    x: np.ndarray,
+    y: np.ndarray,
+    wx: np.ndarray,
+    wy: np.ndarray,
+    upper_k: np.ndarray,
+    lower_k: np.ndarray,
+    n_x: np.ndarray,
+    n_y: np.ndarray,
+    reach: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the smallest ratio x_k / y_l whose cumulative weight reaches ``reach``.
+
+    ``x`` (rows, P) is sorted ascending, ``y`` (rows, Q) positive and sorted so that x_k / y_l
+    grows with k and shrinks with l; each row uses its first ``n_x`` and ``n_y`` values, the
+    pair (k, l) weighing ``wx[k] * wy[l]``; ``upper_k`` and ``lower_k`` are the rows'
+    ``_corner_table``.
+
+    Without sorting the n_x · n_y ratios: the corner bounds give a band of values holding
+    the quantile; per column l a binary search counts the ratios below the band and within
+    it (ratios computed as x_k / y_l, the same floats the full sort compares); a few
+    bisection steps narrow the band, and only the ratios left in it are sorted. The answer v
+    is certain when the weight of the ratios below v is under ``reach`` and that of the
+    ratios up to v at or above it, both by more than the rounding of the sums (ours and the
+    full sort's cumulative sum): the full sort then reads the same v. Returns (values,
+    certain); rows not certain must be computed otherwise.
+    """
+    rows, width_x = x.shape
+    width_y = y.shape[1]
+    row = np.arange(rows)[:, None]
+    row_start = row * width_x
+    flat_x = x.ravel()
+    columns = np.arange(width_y) < n_y[:, None]
+    with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
+        ceiling = np.where(
+            columns & (upper_k < n_x[:, None]),
+            np.take(flat_x, row_start + np.minimum(upper_k, width_x - 1)) / y,
+            np.inf,
+        ).min(axis=1)
+        floor = np.where(
+            columns & (lower_k >= 0),
+            np.take(flat_x, row_start + np.maximum(lower_k, 0)) / y,
+            -np.inf,
+        ).max(axis=1)
+
+    def count(threshold: np.ndarray, strict: bool, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+        """Per (row, column): low + how many x_k / y_l, k in [low, high) (flat indices of x),
+        are < (strict) or <= threshold. A uniform binary search: steps of 2^j down to 1."""
+        threshold = threshold[:, None]
+        span = int((high - low).max()) if low.size else 0
+        position = low
+        step = 1 << span.bit_length()
+        with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
+            while step > 1:
+                step >>= 1
+                # Clamped at high: the ratios are sorted, so where x[high - 1] / y fits
+                # all of [low, high) do.
+                candidate = np.minimum(position + step, high)
+                value = np.take(before_x, candidate) / y
+                fits = (value < threshold) if strict else (value <= threshold)
+                position = np.where(fits, candidate, position)
+        return position
+
+    # before_x[i] = flat_x[i - 1]: the last ratio of a count of i.
+    before_x = np.concatenate((flat_x[:1], flat_x))
+    limit = row_start + np.where(columns, n_x[:, None], 0)
+    # With floor <= ceiling the corners bound the counts too: x[upper_k] / y >= ceiling is
+    # not below the floor, x[lower_k] / y <= floor is not above the ceiling.
+    ordered = (floor <= ceiling)[:, None]
+    start = count(
+        floor,
+        True,
+        np.broadcast_to(row_start, (rows, width_y)),
+        np.where(ordered, np.minimum(limit, row_start + upper_k), limit),
+    )
+    stop = count(
+        ceiling,
+        False,
+        np.where(ordered, np.minimum(np.maximum(start, row_start + lower_k + 1), limit), start),
+        limit,
+    )
+    # Cumulative weights of x: x_before[row, k] = wx[row, :k].sum(), flat index flat_k + row.
+    x_before = np.zeros((rows, width_x + 1))
+    np.cumsum(wx, axis=1, out=x_before[:, 1:])
+    flat_before = x_before.ravel()
+    weight_below = np.sum(wy * np.take(flat_before, start + row), axis=1)
+    # Narrow the band by bisection while it is wide: the ratios up to its middle value
+    # counted, the half holding the quantile kept (an unbounded band is left as it is).
+    for _ in range(_NARROWING_STEPS):
+        if int((stop - start).sum(axis=1).max()) <= _NARROW_ENOUGH:
+            break
+        with np.errstate(over="ignore", invalid="ignore"):
+            pivot = floor + (ceiling - floor) * 0.5
+        pivot = np.where(np.isfinite(pivot), pivot, ceiling)
+        middle = count(pivot, False, start, stop)
+        weight = np.sum(wy * np.take(flat_before, middle + row), axis=1)
+        reached = weight >= reach
+        stop = np.where(reached[:, None], middle, stop)
+        ceiling = np.where(reached, pivot, ceiling)
+        start = np.where(reached[:, None], start, middle)
+        floor = np.where(reached, floor, pivot)
+        weight_below = np.where(reached, weight_below, weight)
+    sizes = stop - start
+    per_row = sizes.sum(axis=1)
+    widest = max(int(per_row.max()), 1)
+    values = np.full((rows, widest), np.inf)
+    weights = np.zeros((rows, widest))
+    flat_sizes = sizes.ravel()
+    total = int(per_row.sum())
+    if total:
+        run = np.repeat(np.arange(rows * width_y), flat_sizes)
+        position = np.arange(total)
+        flat_k = start.ravel()[run] + (position - (np.cumsum(flat_sizes) - flat_sizes)[run])
+        owner = run // width_y
+        slot = position - (np.cumsum(per_row) - per_row)[owner]
+        with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
+            values[owner, slot] = flat_x[flat_k] / y.ravel()[run]
+        weights[owner, slot] = np.ravel(wx)[flat_k] * np.ravel(wy)[run]
+    order = np.argsort(values, axis=1)
+    values = np.take_along_axis(values, order, axis=1)
+    weights = np.take_along_axis(weights, order, axis=1)
+    cumulative = weight_below[:, None] + np.cumsum(weights, axis=1)
+    every = row[:, 0]
+    answer = values[every, np.argmax(cumulative >= reach, axis=1)]
+    before = np.sum(values < answer[:, None], axis=1)
+    through = np.sum(values <= answer[:, None], axis=1)
+    below_answer = np.where(before > 0, cumulative[every, np.maximum(before - 1, 0)], weight_below)
+    up_to_answer = cumulative[every, np.maximum(through - 1, 0)]
+    # Rounding of either computation: at most a few units of 2^-53 per summed term.
+    margin = 4.0 * (width_x * width_y + width_x + width_y + 4) * 2.0**-53
+    certain = (
+        (cumulative[:, -1] >= reach)
+        & (below_answer < reach - margin)
+        & (up_to_answer >= reach + margin)
+    )
+    return answer, certain
 
 
 def _from_summaries(
@@ -617,7 +1113,12 @@ def _from_summaries(
     se2 = a + b
     if se2 > 0:
         t = (cont.mean - base.mean) / math.sqrt(se2)
-        df = se2**2 / (a * a / (base.n - 1) + b * b / (cont.n - 1))
+        spread = a * a / (base.n - 1) + b * b / (cont.n - 1)
+        if spread > 0:
+            df = se2**2 / spread
+        else:  # a * a and b * b underflow (stdevs near 1e-160): the same ratio, rescaled
+            a_, b_ = a / max(a, b), b / max(a, b)
+            df = (a_ + b_) ** 2 / (a_ * a_ / (base.n - 1) + b_ * b_ / (cont.n - 1))
         p = float(2.0 * special.stdtr(df, -abs(t)))
     else:
         df = float(base.n + cont.n - 2)
@@ -725,9 +1226,27 @@ def _override_for(benchmark: str, overrides: Mapping[str, Override] | None) -> O
 def _index(results: Sequence[Result]) -> dict[tuple[str, str, str], list[Result]]:
     index: dict[tuple[str, str, str], list[Result]] = {}
     canonical: dict[Any, str] = {}
+    # The same params in the same order, with values of the same types, have the same text:
+    # a cheaper key in front of the sorted marker of _canonical (which it only shortcuts).
+    quick: dict[Any, str] = {}
     for result in results:
-        key = (result.benchmark, _canonical(result.params, canonical), result.metric)
-        index.setdefault(key, []).append(result)
+        params = result.params
+        values = tuple(params.values())
+        try:
+            shortcut = (tuple(params), values, tuple(map(type, values)))
+            text = quick.get(shortcut)
+        except TypeError:  # unhashable values
+            shortcut = text = None
+        if text is None:
+            text = _canonical(params, canonical)
+            if shortcut is not None:
+                quick[shortcut] = text
+        key = (result.benchmark, text, result.metric)
+        found = index.get(key)
+        if found is None:
+            index[key] = [result]
+        else:
+            found.append(result)
     return index
 
 
@@ -795,11 +1314,12 @@ def _compare_runs(
     # (position in comparisons, entry, extra notes) of each key compared, in batch order.
     compared: list[tuple[int, dict[str, Any], list[str]]] = []
     pairs: list[SamplePair] = []
+    new = object.__new__
     for key in keys:
         base_results = base_index.get(key)
         cont_results = cont_index.get(key)
         first = (cont_results or base_results or [])[0]
-        override = _override_for(first.benchmark, overrides)
+        override = _override_for(first.benchmark, overrides) if overrides else None
         entry = {
             "benchmark": first.benchmark,
             "params": dict(first.params),
@@ -808,56 +1328,68 @@ def _compare_runs(
         }
         if override is not None and override.ignore:
             comparisons.append(
-                ResultComparison(**entry, presence=Presence.IGNORED, comparison=None)
+                _new(ResultComparison, {**entry, "presence": Presence.IGNORED, "comparison": None})
             )
             continue
         if not base_results or not cont_results:
             presence = Presence.CONTENDER_ONLY if cont_results else Presence.BASELINE_ONLY
-            comparisons.append(ResultComparison(**entry, presence=presence, comparison=None))
+            comparisons.append(
+                _new(ResultComparison, {**entry, "presence": presence, "comparison": None})
+            )
             continue
         direction = (
             override.direction
             if override is not None and override.direction is not None
             else first.direction
         )
-        base_samples, base_summary = _pooled(base_results)
-        cont_samples, cont_summary = _pooled(cont_results)
-        pairs.append(
-            SamplePair(
-                base_samples,
-                cont_samples,
-                direction=direction,
-                min_effect=(
+        base_first, cont_first = base_results[0], cont_results[0]
+        if len(base_results) == 1 and len(cont_results) == 1:  # _pooled, inlined
+            base_samples, base_summary = base_first.samples, base_first.summary
+            cont_samples, cont_summary = cont_first.samples, cont_first.summary
+        else:
+            base_samples, base_summary = _pooled(base_results)
+            cont_samples, cont_summary = _pooled(cont_results)
+        pair = new(SamplePair)
+        pair.__dict__.update(
+            {
+                "baseline": base_samples,
+                "contender": cont_samples,
+                "direction": direction,
+                "min_effect": (
                     override.min_effect
                     if override is not None and override.min_effect is not None
                     else min_effect
                 ),
-                baseline_summary=base_summary,
-                contender_summary=cont_summary,
-            )
+                "baseline_summary": base_summary,
+                "contender_summary": cont_summary,
+            }
         )
+        pairs.append(pair)
         extra = []
-        if base_results[0].direction != cont_results[0].direction:
+        if base_first.direction != cont_first.direction:
             extra.append(
                 f"the runs disagree on the direction; compared as {direction.value} is better"
             )
-        if base_results[0].unit != cont_results[0].unit:
+        if base_first.unit != cont_first.unit:
             extra.append(
-                f"the units differ ({base_results[0].unit} and {cont_results[0].unit}): "
+                f"the units differ ({base_first.unit} and {cont_first.unit}): "
                 "the ratio may mean nothing"
             )
         if len(base_results) > 1 or len(cont_results) > 1:
             extra.append("measured more than once in a run: samples pooled")
         compared.append((len(comparisons), entry, extra))
         comparisons.append(None)
+    both = Presence.BOTH
     for (position, entry, extra), comparison in zip(
         compared, compare_batch(pairs, alpha=alpha), strict=True
     ):
         if extra:
             comparison = _with_notes(comparison, extra)
-        comparisons[position] = ResultComparison(
-            **entry, presence=Presence.BOTH, comparison=comparison
-        )
+        entry["presence"] = both
+        entry["comparison"] = comparison
+        item = new(ResultComparison)
+        item.__dict__.update(entry)
+        comparisons[position] = item
     return [item for item in comparisons if item is not None]
 
 

@@ -9,6 +9,7 @@ in ``_guarded``: the database unreachable is UNAVAILABLE, a refusal keeps its co
 from __future__ import annotations
 
 import asyncio
+import collections
 import inspect
 import json
 import logging
@@ -92,6 +93,10 @@ async def _guarded(context: grpc.aio.ServicerContext, work: Awaitable[M]) -> M:
         refusal = Refused(grpc.StatusCode.INTERNAL, "internal error; the server's log says more")
     await context.abort(refusal.code, refusal.detail)
     raise AssertionError("unreachable")  # abort raises
+
+
+#: Batches of one datapoint stream parsed and stored concurrently.
+STREAM_IN_FLIGHT = 3
 
 
 class Services:
@@ -289,8 +294,26 @@ class Services:
             )
 
         await _guarded(context, admit())
-        async for raw in requests:
-            yield await _guarded(context, self._store_batch(raw))
+        # Up to STREAM_IN_FLIGHT batches are parsed and stored at once (parsing runs in a
+        # thread, the commit in the database), so one stream keeps both cores busy; the
+        # acknowledgements still go out in the order the batches came. A failure ends the
+        # stream: batches after it may be stored already, and a resend of them is a
+        # duplicate, never counted twice.
+        in_flight: collections.deque[asyncio.Task[pb.BatchAck]] = collections.deque()
+        try:
+            async for raw in requests:
+                in_flight.append(asyncio.ensure_future(self._store_batch(raw)))
+                while in_flight and (len(in_flight) >= STREAM_IN_FLIGHT or in_flight[0].done()):
+                    yield await _guarded(context, in_flight.popleft())
+            while in_flight:
+                yield await _guarded(context, in_flight.popleft())
+        finally:
+            for task in in_flight:
+                if task.done():
+                    if not task.cancelled():
+                        task.exception()  # retrieved: the stream has ended on an earlier one
+                else:
+                    task.cancel()
 
     async def _store_batch(self, raw: bytes) -> pb.BatchAck:
         batch = decode(pb.DatapointBatch, raw)

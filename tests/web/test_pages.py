@@ -195,6 +195,58 @@ def test_timeline_overlays_branches_and_fits_a_phone(
         shot(page, screenshots, "timeline-phone.png")
 
 
+def test_a_long_line_arrives_in_pieces_newest_first_and_ends_whole(
+    farm: Farm, browser: Any
+) -> None:
+    # chunk=25: the 60 points of main come as 25 + 25 + 10, the newest first; the chart is
+    # usable with the first piece and holds every point, in place, at the end.
+    with opened(browser, _timeline_url(farm, branch="main", chunk="25")) as page:
+        page.wait_for_selector("body[data-chart-ready]")
+        page.wait_for_selector("#chart[data-complete]")
+        assert page.get_attribute("#chart", "data-points") == str(TIMELINE_POINTS)
+        xs = page.evaluate("window.perffarmChart.data[0]")
+        assert xs == list(range(TIMELINE_POINTS))
+        page.wait_for_selector("#changepoints[data-count='1']")
+        assert farm.timeline_commits[STEP_AT][:12] in page.inner_text("#changepoints")
+        box = page.evaluate(
+            "(() => { const u = window.perffarmChart, r = u.over.getBoundingClientRect();"
+            " return {x: r.left + u.valToPos(45, 'x'),"
+            " y: r.top + u.valToPos(u.data[1][45], 'y')}; })()"
+        )
+        page.mouse.move(box["x"], box["y"])
+        page.wait_for_selector("#tooltip:not([hidden])")
+        assert farm.timeline_commits[45][:12] in page.inner_text("#tooltip")
+    # Two lines overlaid, 7 points a piece: merged in time order once all are there.
+    with opened(browser, _timeline_url(farm, x="time", chunk="7")) as page:
+        page.wait_for_selector("#chart[data-complete]")
+        assert page.get_attribute("#chart", "data-points") == str(TIMELINE_POINTS + RELEASE_POINTS)
+        xs = page.evaluate("window.perffarmChart.data[0]")
+        assert xs == sorted(xs) and len(xs) == TIMELINE_POINTS + RELEASE_POINTS
+
+
+def test_timeline_twin_in_pieces_gives_every_point_once(farm: Farm) -> None:
+    query = {**TIMELINE_QUERY, "branch": "main", "changepoints": "false"}
+    whole = httpx.get(f"{farm.url}/api/v1/views/timeline", params=query).json()
+    (line,) = whole["lines"]
+    assert whole["next_cursor"] is None and line["offset"] == 0 and line["total"] == 60
+    ids: list[int] = []
+    cursor, offsets = None, []
+    while True:
+        params = {**query, "limit": 25, **({"before": cursor} if cursor else {})}
+        piece = httpx.get(f"{farm.url}/api/v1/views/timeline", params=params).json()
+        (part,) = piece["lines"]
+        ids = part["id"] + ids
+        offsets.append(part["offset"])
+        cursor = piece["next_cursor"]
+        if cursor is None:
+            break
+    assert ids == line["id"] and offsets == [35, 10, 0]
+    bad = httpx.get(
+        f"{farm.url}/api/v1/views/timeline", params={**query, "limit": 5, "before": "nonsense"}
+    )
+    assert bad.status_code == 422
+
+
 def test_long_lines_come_without_commits_and_the_tooltip_asks_for_one(
     farm: Farm, browser: Any
 ) -> None:
@@ -255,29 +307,63 @@ def test_compare_shows_verdicts_sorts_filters_and_keeps_it_in_the_url(
         assert page.locator("#comparison tr.v-slower").count() == 2
         shot(page, screenshots, "compare.png")
 
-        page.click("button[data-key='ratio']")
+        # Sorting, filtering and paging are links and a form: the server does them over
+        # every row, and the address holds the view.
+        with page.expect_navigation():
+            page.click("a[data-key='ratio']")
         ratios = [
             float(r.get_attribute("data-ratio")) for r in page.locator("#comparison tbody tr").all()
         ]
         assert ratios == sorted(ratios)
         assert _compare_rows(page)[0][0] == "login"
-        page.click("button[data-key='ratio']")
+        with page.expect_navigation():
+            page.click("a[data-key='ratio']")
         assert _compare_rows(page)[0][0] == "search"
-        assert page.get_attribute("th:has(button[data-key='ratio'])", "aria-sort") == "descending"
+        assert page.get_attribute("th:has(a[data-key='ratio'])", "aria-sort") == "descending"
 
-        page.select_option("#verdict", "slower")
+        with page.expect_navigation():
+            page.select_option("#verdict", "slower")
         assert [name for name, _ in _compare_rows(page)] == ["search", "payment"]
-        page.fill("#filter", "pay")
+        # Keyboard only: type in the filter box and press Enter.
+        page.focus("#filter")
+        page.keyboard.type("pay")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
         assert [name for name, _ in _compare_rows(page)] == ["payment"]
+        assert "1–1 of 1 matching (6 in all)" in page.inner_text("#shown")
         shared = page.url
     query = parse_qs(urlparse(shared).query)
     assert query["verdict"] == ["slower"] and query["sort"] == ["ratio"] and query["q"] == ["pay"]
     # The shared address shows the same view.
     with opened(browser, shared) as page:
         assert [name for name, _ in _compare_rows(page)] == ["payment"]
+    # Pages: two rows a page, sorted by name; Next goes on with the same sort and filter.
+    with opened(browser, url + "&sort=name&per_page=2") as page:
+        assert [name for name, _ in _compare_rows(page)] == ["cart", "catalog"]
+        assert page.get_attribute("#comparison", "data-pages") == "3"
+        with page.expect_navigation():
+            page.click("#next-page")
+        assert [name for name, _ in _compare_rows(page)] == ["login", "payment"]
+        assert parse_qs(urlparse(page.url).query)["page"] == ["2"]
     with opened(browser, url, PHONE) as page:
         _no_horizontal_scroll(page)
         shot(page, screenshots, "compare-phone.png")
+
+
+def test_compare_twin_pages_sorts_and_filters_like_the_page(farm: Farm) -> None:
+    base = {"a": farm.baseline, "b": farm.contender}
+    twin = f"{farm.url}/api/v1/views/compare"
+    every = httpx.get(twin, params=base).json()
+    assert every["total"] == every["matched"] == 6 and every["pages"] == 1
+    paged = httpx.get(twin, params={**base, "sort": "name", "per_page": 4, "page": 2}).json()
+    assert [r["benchmark"] for r in paged["rows"]] == ["profile", "search"]
+    assert paged["page"] == 2 and paged["pages"] == 2 and paged["first"] == 5
+    slower = httpx.get(
+        twin, params={**base, "verdict": "slower", "sort": "ratio", "dir": "desc"}
+    ).json()
+    assert [r["benchmark"] for r in slower["rows"]] == ["search", "payment"]
+    assert slower["matched"] == 2 and slower["counts"]["slower"] == 2
+    assert httpx.get(twin, params={**base, "sort": "nope"}).status_code == 422
 
 
 def test_run_page_compares_with_the_previous_run(farm: Farm, browser: Any) -> None:

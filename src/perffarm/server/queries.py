@@ -1,6 +1,8 @@
 """Read side of the API: every listing is a keyset page, never the whole table.
 
-Runs of machines not approved yet are left out unless the caller is an admin.
+One visibility rule everywhere (``visible`` / ``can_see``): runs and results of approved
+machines are shown to everybody; those of a machine not approved yet only to its owner (the
+signed-in user it belongs to, ``viewer``) and to admins.
 """
 
 from __future__ import annotations
@@ -81,6 +83,16 @@ def _visible(m: sa.Table, viewer: int | None) -> sa.ColumnElement[bool]:
     if viewer is None:
         return m.c.approved.is_(True)
     return sa.or_(m.c.approved.is_(True), m.c.owner_user_id == viewer)
+
+
+def visible(m: sa.Table, *, admin: bool, viewer: int | None) -> sa.ColumnElement[bool]:
+    """The machines whose runs the caller may see, as a WHERE clause on ``machines``."""
+    return sa.true() if admin else _visible(m, viewer)
+
+
+def can_see(approved: bool, owner_user_id: int | None, *, admin: bool, viewer: int | None) -> bool:
+    """``visible`` for one machine row already read."""
+    return admin or bool(approved) or (viewer is not None and owner_user_id == viewer)
 
 
 def list_runs(
@@ -176,8 +188,7 @@ def run_document(
         .join(t.machines, t.machines.c.id == t.runs.c.machine_id)
         .where(t.runs.c.id == run_id)
     ).first()
-    own = viewer is not None and row is not None and row.owner_user_id == viewer
-    if row is None or (not row.approved and not admin and not own):
+    if row is None or not can_see(row.approved, row.owner_user_id, admin=admin, viewer=viewer):
         raise NotFound(f"no run {run_id}")
     return row.document
 
@@ -218,18 +229,27 @@ class SeriesFilter:
 
 
 def series_points(
-    conn: sa.Connection, flt: SeriesFilter, *, admin: bool, cursor: str | None, limit: int
+    conn: sa.Connection,
+    flt: SeriesFilter,
+    *,
+    admin: bool,
+    cursor: str | None,
+    limit: int,
+    viewer: int | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     params = parse_params(flt.params)
     machine_id = None
     fingerprint = flt.fingerprint
     if flt.machine is not None:
         row = conn.execute(
-            sa.select(t.machines.c.id, t.machines.c.fingerprint, t.machines.c.approved).where(
-                t.machines.c.name == flt.machine
-            )
+            sa.select(
+                t.machines.c.id,
+                t.machines.c.fingerprint,
+                t.machines.c.approved,
+                t.machines.c.owner_user_id,
+            ).where(t.machines.c.name == flt.machine)
         ).first()
-        if row is None or (not row.approved and not admin):
+        if row is None or not can_see(row.approved, row.owner_user_id, admin=admin, viewer=viewer):
             return [], None
         machine_id = row.id
         if fingerprint is None:
@@ -282,7 +302,7 @@ def series_points(
     if machine_id is not None:
         query = query.where(res.c.machine_id == machine_id)
     if not admin:
-        query = query.where(m.c.approved.is_(True))
+        query = query.where(_visible(m, viewer))
     if cursor:
         at, last_id = decode_cursor(cursor, 2)
         at = _time(at, "cursor")
@@ -362,6 +382,7 @@ def list_results(
     cursor: str | None,
     limit: int,
     samples: bool,
+    viewer: int | None = None,
 ) -> tuple[list[ResultRow], str | None]:
     res, r, m = t.results, t.runs, t.machines
     columns = [
@@ -400,7 +421,7 @@ def list_results(
         if value is not None:
             query = query.where(column == value)
     if not admin:
-        query = query.where(m.c.approved.is_(True))
+        query = query.where(_visible(m, viewer))
     if cursor:
         (last_id,) = decode_cursor(cursor, 1)
         query = query.where(res.c.id > _int(last_id, "cursor"))

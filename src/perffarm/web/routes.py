@@ -20,13 +20,14 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from perffarm import __version__
 from perffarm.model.api import API_PREFIX
-from perffarm.server import queries
+from perffarm.server import machines as machines_module
+from perffarm.server import oauth, queries
 from perffarm.server.api.deps import Caller, caller, connection
+from perffarm.server.security import CSRF_FIELD, csrf_ok, csrf_token, set_csrf_cookie
 from perffarm.web import assets, data
 
 HERE = Path(__file__).parent
@@ -97,9 +98,27 @@ templates.env.globals["api"] = API_PREFIX
 templates.env.globals["urlencode"] = urlencode
 
 
+def _viewer(who: Caller) -> int | None:
+    """The signed-in user: the owner of a machine not approved yet sees its runs."""
+    return who.user.id if who.user is not None else None
+
+
 def _render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
     context.setdefault("vendor_missing", assets.missing())
-    return templates.TemplateResponse(request, name, context, status_code=status)
+    # Who is signed in (web session): named in the header with a sign-out form; an admin
+    # also gets the forms that change things (approve a machine). Forms carry a CSRF token.
+    who = getattr(request.state, "principal", None)
+    user = who.user if who is not None and who.via_session else None
+    context["signed_in"] = user
+    context["can_admin"] = user is not None and who.admin
+    token, new = csrf_token(request) if user is not None else ("", False)
+    context["csrf"] = token
+    response = templates.TemplateResponse(request, name, context, status_code=status)
+    if user is not None:
+        response.headers["Cache-Control"] = "no-store"
+        if new:
+            set_csrf_cookie(response, token, request)
+    return response
 
 
 def _not_found(request: Request, message: str) -> HTMLResponse:
@@ -119,13 +138,18 @@ def _json(value: Any) -> Response:
 def home_page(
     request: Request, who: Caller = Depends(caller), conn: sa.Connection = Depends(connection)
 ) -> HTMLResponse:
-    return _render(request, "home.html", title="perffarm", **data.home(conn, admin=who.admin))
+    return _render(
+        request,
+        "home.html",
+        title="perffarm",
+        **data.home(conn, admin=who.admin, viewer=_viewer(who)),
+    )
 
 
 @twins.get("/home")
 def home_twin(who: Caller = Depends(caller), conn: sa.Connection = Depends(connection)) -> Response:
     """The home page's data: projects, latest runs, machines, open alerts (null: no alerts)."""
-    return _json(data.home(conn, admin=who.admin))
+    return _json(data.home(conn, admin=who.admin, viewer=_viewer(who)))
 
 
 # -- one run ----------------------------------------------------------------------------------
@@ -160,7 +184,7 @@ def run_page(
     conn: sa.Connection = Depends(connection),
 ) -> HTMLResponse:
     try:
-        view = data.run_page(conn, run_id, admin=who.admin)
+        view = data.run_page(conn, run_id, admin=who.admin, viewer=_viewer(who))
     except queries.NotFound:
         return _not_found(request, f"There is no run {run_id} (or its machine is not approved).")
     document = view["document"]
@@ -186,7 +210,7 @@ def run_download(
 ) -> Response:
     """The run document exactly as stored, as a file to save."""
     try:
-        text = queries.run_document(conn, run_id, admin=who.admin)
+        text = queries.run_document(conn, run_id, admin=who.admin, viewer=_viewer(who))
     except queries.NotFound as exc:
         raise HTTPException(404, str(exc)) from None
     return Response(
@@ -202,7 +226,7 @@ def run_twin(
 ) -> Response:
     """The run page's data: the document (attachments without their bytes) and its machine."""
     try:
-        return _json(data.run_page(conn, run_id, admin=who.admin))
+        return _json(data.run_page(conn, run_id, admin=who.admin, viewer=_viewer(who)))
     except queries.NotFound as exc:
         raise HTTPException(404, str(exc)) from None
 
@@ -219,7 +243,7 @@ def result_redirect(
 ) -> Response:
     """A timeline point links here: the run the result belongs to."""
     try:
-        run_id = data.result_run(conn, result_id, admin=who.admin)
+        run_id = data.result_run(conn, result_id, admin=who.admin, viewer=_viewer(who))
     except queries.NotFound as exc:
         raise HTTPException(404, str(exc)) from None
     return RedirectResponse(f"/runs/{run_id}", status_code=303)
@@ -237,6 +261,8 @@ def _timeline_query(
     branch: list[str] | None,
     x: str,
     commits: bool | None = None,
+    limit: int | None = None,
+    before: str | None = None,
 ) -> data.TimelineQuery:
     # A comma-separated value and repeated parameters both name several machines/branches.
     def several(values: list[str] | None) -> tuple[str, ...]:
@@ -256,7 +282,14 @@ def _timeline_query(
         branches=several(branch),
         x=x,
         commits=commits,
+        limit=limit,
+        before=before or None,
     )
+
+
+# The page loads a long line in pieces of this many points, newest first: each answer stays
+# small and fast, and the chart is drawn (and usable) with the first.
+TIMELINE_CHUNK = 20_000
 
 
 @pages.get("/timeline", response_class=HTMLResponse)
@@ -270,6 +303,7 @@ def timeline_page(
     branch: list[str] | None = Query(None),
     x: str = "commit",
     commits: bool | None = None,
+    chunk: int = Query(TIMELINE_CHUNK, ge=1, le=data.MAX_TIMELINE_POINTS),
     conn: sa.Connection = Depends(connection),
 ) -> HTMLResponse:
     # The page is a frame: the chart's data comes from the twin, fetched by the browser, so
@@ -304,6 +338,7 @@ def timeline_page(
         changes=f"{API_PREFIX}/views/timeline/changepoints?{urlencode(twin_query)}",
         other_x=f"/timeline?{urlencode([(k, v) for k, v in twin_query if k != 'x'])}"
         f"&x={'time' if x == 'commit' else 'commit'}",
+        chunk=chunk,
     )
 
 
@@ -322,19 +357,33 @@ async def timeline_twin(
         description="Each point's commit (default: for lines up to 20,000 points; longer "
         "lines leave it out, see /views/results/{id}).",
     ),
+    limit: int | None = Query(
+        None,
+        ge=1,
+        le=data.MAX_TIMELINE_POINTS,
+        description="At most this many points per line, the newest (default: every point); "
+        "next_cursor, given back as before, asks for the points before them.",
+    ),
+    before: str | None = Query(None, description="next_cursor of the previous answer"),
     who: Caller = Depends(caller),
     conn: sa.Connection = Depends(connection),
 ) -> Response:
-    """The timeline's lines as columns: result id, epoch seconds, value, spread, commit."""
-    query = _timeline_query(project, benchmark, metric, params, machine, branch, x, commits)
+    """The timeline's lines as columns: result id, epoch seconds, value, spread, commit.
+
+    Each line also says how many points it has in all (``total``) and where the points
+    given start among them (``offset``).
+    """
+    query = _timeline_query(
+        project, benchmark, metric, params, machine, branch, x, commits, limit, before
+    )
 
     def work() -> bytes:
         try:
             if not changepoints:
-                return data.timeline_json(conn, query, admin=who.admin)
-            answer = data.timeline(conn, query, admin=who.admin)
+                return data.timeline_json(conn, query, admin=who.admin, viewer=_viewer(who))
+            answer = data.timeline(conn, query, admin=who.admin, viewer=_viewer(who))
             answer["changepoints"] = data.timeline_changepoints(
-                conn, query, admin=who.admin, data=answer
+                conn, query, admin=who.admin, viewer=_viewer(who), data=answer
             )
         except queries.BadQuery as exc:
             raise HTTPException(422, str(exc)) from None
@@ -360,7 +409,7 @@ async def timeline_changepoints_twin(
 
     def work() -> bytes:
         try:
-            found = data.timeline_changepoints(conn, query, admin=who.admin)
+            found = data.timeline_changepoints(conn, query, admin=who.admin, viewer=_viewer(who))
         except queries.BadQuery as exc:
             raise HTTPException(422, str(exc)) from None
         return data.to_json({"lines": found})
@@ -376,7 +425,7 @@ def result_twin(
 ) -> Response:
     """One result with its run's commit, machine and spread (a timeline point's details)."""
     try:
-        return _json(data.result_detail(conn, result_id, admin=who.admin))
+        return _json(data.result_detail(conn, result_id, admin=who.admin, viewer=_viewer(who)))
     except queries.NotFound as exc:
         raise HTTPException(404, str(exc)) from None
 
@@ -393,7 +442,7 @@ def series_keys_twin(
 
 
 def _resolve_compare(
-    conn: sa.Connection, admin: bool, params: dict[str, str | None]
+    conn: sa.Connection, who: Caller, params: dict[str, str | None]
 ) -> tuple[str, str]:
     """Run ids from ``a``/``b``, or from commits or branches (newest matching run)."""
     ids = []
@@ -407,7 +456,8 @@ def _resolve_compare(
         ids.append(
             data.latest_run_of(
                 conn,
-                admin=admin,
+                admin=who.admin,
+                viewer=_viewer(who),
                 project=params.get("project"),
                 commit=commit,
                 branch=branch,
@@ -417,16 +467,33 @@ def _resolve_compare(
     return ids[0], ids[1]
 
 
-# The rows of a comparison as HTML: like the comparison itself they never change, and
-# rendering 5,000 of them costs more than everything else the page does.
-_compare_rows = data.Lru(16)
-
 _COMPARE_KEYS = ("a", "b", "a_commit", "b_commit", "a_branch", "b_branch", "project", "machine")
+
+
+def _compare_view(
+    q: str = Query("", description="Words the result's name must all contain."),
+    verdict: str = Query("", description="faster, slower, no significant change or unknown"),
+    sort: str = Query("", description="name, baseline, contender, ratio, verdict or p"),
+    dir: str = Query("asc", description="asc or desc"),
+    page: int = Query(1, ge=1, le=1_000_000),
+    per_page: int = Query(data.COMPARE_PAGE, ge=1, le=10_000),
+) -> data.CompareView:
+    return data.CompareView(q=q, verdict=verdict, sort=sort, dir=dir, page=page, per_page=per_page)
+
+
+def _page_link(request: Request, **changes: Any) -> str:
+    """This page's address with some parameters changed (empty values dropped)."""
+    items = {k: v for k, v in request.query_params.items() if k not in changes}
+    items.update({k: v for k, v in changes.items() if v not in ("", None)})
+    return "?" + urlencode(items)
 
 
 @pages.get("/compare", response_class=HTMLResponse)
 async def compare_page(
-    request: Request, who: Caller = Depends(caller), conn: sa.Connection = Depends(connection)
+    request: Request,
+    shown: data.CompareView = Depends(_compare_view),
+    who: Caller = Depends(caller),
+    conn: sa.Connection = Depends(connection),
 ) -> HTMLResponse:
     params = {k: request.query_params.get(k) for k in _COMPARE_KEYS}
     # Nothing, or one run only (the run page's "compare with another run"): the form.
@@ -434,15 +501,16 @@ async def compare_page(
         params["a"] and params["b"]
     ):
         runs, _ = queries.list_runs(
-            conn, queries.RunFilter(), admin=who.admin, cursor=None, limit=50
+            conn, queries.RunFilter(), admin=who.admin, viewer=_viewer(who), cursor=None, limit=50
         )
         return _render(
             request, "compare_pick.html", title="Compare", runs=runs, a=params["a"], b=params["b"]
         )
 
     def work() -> dict[str, Any]:
-        a, b = _resolve_compare(conn, who.admin, params)
-        return data.compare(conn, a, b, admin=who.admin)
+        a, b = _resolve_compare(conn, who, params)
+        view = data.compare(conn, a, b, admin=who.admin, viewer=_viewer(who))
+        return data.compare_page(view, shown)
 
     try:
         view = await run_in_threadpool(work)
@@ -450,14 +518,24 @@ async def compare_page(
         return _render(request, "error.html", status=422, title="Bad query", message=str(exc))
     except queries.NotFound as exc:
         return _not_found(request, f"{exc} (or its machine is not approved).")
-    twin = f"{API_PREFIX}/views/compare?{urlencode({k: v for k, v in params.items() if v})}"
-    key = (view["baseline"]["id"], view["contender"]["id"])
-    rows_html = _compare_rows.get(key)
-    if rows_html is None:
-        rows_html = Markup(templates.get_template("_compare_rows.html").render(view=view))
-        _compare_rows.put(key, rows_html)
+    keep = {k: v for k, v in request.query_params.items() if k not in ("page",) and v}
+    twin = f"{API_PREFIX}/views/compare?{urlencode(keep)}"
+
+    def sort_link(key: str) -> str:
+        same = shown.sort == key and shown.dir == "asc"
+        return _page_link(request, sort=key, dir="desc" if same else "asc", page=None)
+
     return _render(
-        request, "compare.html", title="Compare", view=view, twin=twin, rows_html=rows_html
+        request,
+        "compare.html",
+        title="Compare",
+        view=view,
+        twin=twin,
+        sort_link=sort_link,
+        page_link=lambda number: _page_link(request, page=number if number > 1 else None),
+        hidden=[(k, v) for k, v in request.query_params.items() if k in _COMPARE_KEYS and v]
+        + [(k, v) for k, v in (("sort", shown.sort), ("dir", shown.dir)) if shown.sort and v]
+        + ([("per_page", str(shown.per_page))] if shown.per_page != data.COMPARE_PAGE else []),
     )
 
 
@@ -472,15 +550,21 @@ async def compare_twin(
     b_branch: str | None = None,
     project: str | None = None,
     machine: str | None = None,
+    shown: data.CompareView = Depends(_compare_view),
     who: Caller = Depends(caller),
     conn: sa.Connection = Depends(connection),
 ) -> Response:
-    """Every common result of two runs (or the newest runs of two commits or branches)."""
+    """The common results of two runs (or of the newest runs of two commits or branches).
+
+    The same filter, sort and page as the page (``q``, ``verdict``, ``sort``, ``dir``,
+    ``page``, ``per_page`` up to 10,000): ``matched`` rows pass the filter, ``pages`` pages.
+    """
     params = {k: request.query_params.get(k) for k in _COMPARE_KEYS}
 
     def work() -> bytes:
-        a_id, b_id = _resolve_compare(conn, who.admin, params)
-        return data.to_json(data.compare(conn, a_id, b_id, admin=who.admin))
+        a_id, b_id = _resolve_compare(conn, who, params)
+        view = data.compare(conn, a_id, b_id, admin=who.admin, viewer=_viewer(who))
+        return data.to_json(data.compare_page(view, shown))
 
     try:
         body = await run_in_threadpool(work)
@@ -499,7 +583,10 @@ def machines_page(
     request: Request, who: Caller = Depends(caller), conn: sa.Connection = Depends(connection)
 ) -> HTMLResponse:
     return _render(
-        request, "machines.html", title="Machines", **data.machines_list(conn, admin=who.admin)
+        request,
+        "machines.html",
+        title="Machines",
+        **data.machines_list(conn, admin=who.admin, viewer=_viewer(who)),
     )
 
 
@@ -508,7 +595,7 @@ def machines_twin(
     who: Caller = Depends(caller), conn: sa.Connection = Depends(connection)
 ) -> Response:
     """Machines with a hardware summary, owner, approval and last seen."""
-    return _json(data.machines_list(conn, admin=who.admin))
+    return _json(data.machines_list(conn, admin=who.admin, viewer=_viewer(who)))
 
 
 @pages.get("/machines/{name}", response_class=HTMLResponse)
@@ -519,7 +606,7 @@ def machine_page(
     conn: sa.Connection = Depends(connection),
 ) -> HTMLResponse:
     try:
-        view = data.machine_page(conn, name, admin=who.admin)
+        view = data.machine_page(conn, name, admin=who.admin, viewer=_viewer(who))
     except queries.NotFound:
         return _not_found(request, f"There is no machine {name!r} (or it is not approved yet).")
     return _render(request, "machine.html", title=f"Machine {name}", **view)
@@ -531,7 +618,7 @@ def machine_twin(
 ) -> Response:
     """One machine, its fingerprint changes and its latest runs."""
     try:
-        return _json(data.machine_page(conn, name, admin=who.admin))
+        return _json(data.machine_page(conn, name, admin=who.admin, viewer=_viewer(who)))
     except queries.NotFound as exc:
         raise HTTPException(404, str(exc)) from None
 
@@ -547,14 +634,14 @@ def people_page(
     conn: sa.Connection = Depends(connection),
 ) -> HTMLResponse:
     try:
-        everybody = data.person(conn, None, admin=who.admin, cursor=cursor)
+        everybody = data.person(conn, None, admin=who.admin, viewer=_viewer(who), cursor=cursor)
     except queries.BadQuery as exc:
         return _render(request, "error.html", status=422, title="Bad query", message=str(exc))
     return _render(
         request,
         "people.html",
         title="People",
-        owners=data.owners(conn, admin=who.admin),
+        owners=data.owners(conn, admin=who.admin, viewer=_viewer(who)),
         view=everybody,
     )
 
@@ -567,10 +654,10 @@ def people_twin(
 ) -> Response:
     """Everybody: owners with their machines and runs, and all results (one page)."""
     try:
-        everybody = data.person(conn, None, admin=who.admin, cursor=cursor)
+        everybody = data.person(conn, None, admin=who.admin, viewer=_viewer(who), cursor=cursor)
     except queries.BadQuery as exc:
         raise HTTPException(422, str(exc)) from None
-    return _json({"owners": data.owners(conn, admin=who.admin), **everybody})
+    return _json({"owners": data.owners(conn, admin=who.admin, viewer=_viewer(who)), **everybody})
 
 
 @pages.get("/people/{owner}", response_class=HTMLResponse)
@@ -582,7 +669,7 @@ def person_page(
     conn: sa.Connection = Depends(connection),
 ) -> HTMLResponse:
     try:
-        view = data.person(conn, owner, admin=who.admin, cursor=cursor)
+        view = data.person(conn, owner, admin=who.admin, viewer=_viewer(who), cursor=cursor)
     except queries.BadQuery as exc:
         return _render(request, "error.html", status=422, title="Bad query", message=str(exc))
     return _render(request, "person.html", title=f"{owner}'s results", view=view)
@@ -597,7 +684,7 @@ def person_twin(
 ) -> Response:
     """One owner's machines and results (one page; pass next_cursor back as cursor)."""
     try:
-        return _json(data.person(conn, owner, admin=who.admin, cursor=cursor))
+        return _json(data.person(conn, owner, admin=who.admin, viewer=_viewer(who), cursor=cursor))
     except queries.BadQuery as exc:
         raise HTTPException(422, str(exc)) from None
 
@@ -651,8 +738,58 @@ def loadtest_twin(test_id: str, request: Request) -> Response:
         raise HTTPException(404, str(exc)) from None
 
 
+# -- admin forms ------------------------------------------------------------------------------
+#
+# Under /auth/: the session cookie counts for a POST only on the paths whose forms check a
+# CSRF token themselves (server/security.py), and these do.
+
+
+@pages.post("/auth/machines/{name}/approve")
+async def machine_approve_form(
+    name: str, request: Request, who: Caller = Depends(caller)
+) -> Response:
+    """The Approve button of the machines pages (signed-in admins): the API's approve."""
+    form = await oauth.read_form(request)
+    if not csrf_ok(request, form.get(CSRF_FIELD)):
+        return _render(
+            request,
+            "error.html",
+            status=403,
+            title="Refused",
+            message="The form expired or did not come from this site: reload the page and "
+            "try again.",
+        )
+    if not who.admin:
+        return _render(
+            request, "error.html", status=403, title="Refused", message="Only admins approve."
+        )
+
+    def approve() -> bool:
+        with request.app.state.engine.connect() as conn:
+            try:
+                machines_module.approve(conn, name)
+            except machines_module.MachineNotFound:
+                return False
+        return True
+
+    if not await run_in_threadpool(approve):
+        return _not_found(request, f"There is no machine {name!r}.")
+    back = form.get("next") or ""
+    target = back if back in ("/machines", f"/machines/{name}") else f"/machines/{name}"
+    return RedirectResponse(target, status_code=303)
+
+
+@pages.get("/favicon.ico")
+def favicon() -> Response:
+    """No icon: browsers ask for one on pages that name none (the sign-in pages)."""
+    return Response(status_code=204, headers={"Cache-Control": "max-age=86400"})
+
+
 def install(app: FastAPI) -> None:
     """Add the pages, their JSON twins and the static files to the server's app."""
     app.include_router(twins, prefix=API_PREFIX)
     app.include_router(pages)
+    # Compiled now rather than by the first visitor of each page (a few hundred ms).
+    for template in (HERE / "templates").glob("*.html"):
+        templates.get_template(template.name)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

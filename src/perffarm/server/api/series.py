@@ -41,7 +41,12 @@ def series(
     )
     try:
         points, next_cursor = queries.series_points(
-            conn, flt, admin=who.admin, cursor=cursor, limit=limit
+            conn,
+            flt,
+            admin=who.admin,
+            cursor=cursor,
+            limit=limit,
+            viewer=who.user.id if who.user else None,
         )
     except queries.BadQuery as exc:
         raise HTTPException(422, str(exc)) from None
@@ -69,7 +74,13 @@ def results(
     )
     try:
         items, next_cursor = queries.list_results(
-            conn, flt, admin=who.admin, cursor=cursor, limit=limit, samples=samples
+            conn,
+            flt,
+            admin=who.admin,
+            cursor=cursor,
+            limit=limit,
+            samples=samples,
+            viewer=who.user.id if who.user else None,
         )
     except queries.BadQuery as exc:
         raise HTTPException(422, str(exc)) from None

@@ -129,7 +129,15 @@ results = sa.Table(
     sa.Column("ci_low", sa.Float),
     sa.Column("ci_high", sa.Float),
     sa.Column("samples", sa.Text, nullable=False),
-    sa.Index("ix_results_series", "series_id", "commit_time", "id"),
+    # Covering (migration 0006): a timeline is one index-only range scan. PostgreSQL keeps
+    # the extra columns as INCLUDE; SQLite, which has no INCLUDE, after the key.
+    sa.Index(
+        "ix_results_series",
+        "series_id",
+        "commit_time",
+        "id",
+        postgresql_include=["machine_id", "median", "mean", "ci_low", "ci_high", "min", "max"],
+    ),
     sa.Index("ix_results_machine", "machine_id", "id"),
 )
 

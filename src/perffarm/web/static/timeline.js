@@ -30,8 +30,10 @@
   function align(lines) {
     var where = [];
     if (lines.length === 1) {
-      var one = lines[0], n = one.id.length, xs = new Array(n);
-      for (var i = 0; i < n; i++) xs[i] = byTime ? one.t[i] : i;
+      // x in commit order is the point's place in the whole line: a long line arrives
+      // newest first, in pieces, and ``offset`` is where the points held so far start.
+      var one = lines[0], n = one.id.length, xs = new Array(n), off = one.offset || 0;
+      for (var i = 0; i < n; i++) xs[i] = byTime ? one.t[i] : off + i;
       where.push(null);
       return { xs: xs, cols: [[one.y, one.lo, one.hi]], where: where };
     }
@@ -155,17 +157,72 @@
     ctx.restore();
   }
 
+  function chartData() {
+    var aligned = align(state.lines);
+    state.cols = aligned.cols;
+    state.where = aligned.where;
+    var data = [aligned.xs];
+    state.lines.forEach(function (l, j) { data.push(aligned.cols[j][0], aligned.cols[j][1], aligned.cols[j][2]); });
+    return data;
+  }
+
+  function describe() {
+    var held = 0, total = 0;
+    state.lines.forEach(function (l) { held += l.id.length; total += l.total || l.id.length; });
+    root.dataset.points = String(held);
+    root.dataset.lines = String(state.lines.length);
+    status.textContent = held.toLocaleString("en") + (held < total ? " of " + total.toLocaleString("en") + " points (loading the older ones…)" : " points") +
+      " in " + state.lines.length + (state.lines.length === 1 ? " line" : " lines") + "; shaded: each point's confidence interval (or min–max).";
+    return held === total;
+  }
+
+  // The next, older piece of every line: prepended to what the chart holds.
+  function merge(answer) {
+    answer.lines.forEach(function (c, j) {
+      var l = state.lines[j];
+      if (!l || !c.id.length) return;
+      var names = l.machines.slice(), map = c.machines.map(function (name) {
+        var k = names.indexOf(name);
+        if (k < 0) { names.push(name); k = names.length - 1; }
+        return k;
+      });
+      l.machines = names;
+      l.machine_index = c.machine_index.map(function (k) { return map[k]; }).concat(l.machine_index);
+      ["id", "t", "y", "lo", "hi"].forEach(function (key) { l[key] = c[key].concat(l[key]); });
+      l.commit = l.commit && c.commit ? c.commit.concat(l.commit) : null;
+      l.offset = c.offset;
+    });
+  }
+
+  function more(cursor) {
+    fetch(root.dataset.src + "&limit=" + chunk + "&before=" + encodeURIComponent(cursor)).then(function (r) {
+      if (!r.ok) return r.json().then(function (b) { throw new Error(b.detail || ("HTTP " + r.status)); });
+      return r.json();
+    }).then(function (answer) {
+      var u = window.perffarmChart, all = u.data[0];
+      var zoomed = u.scales.x.min > all[0] || u.scales.x.max < all[all.length - 1];
+      merge(answer);
+      u.setData(chartData(), !zoomed);
+      describe();
+      if (answer.next_cursor) more(answer.next_cursor); else complete();
+    }).catch(function (err) { status.textContent = "Could not load the older points: " + err.message; });
+  }
+
+  function complete() {
+    window.perffarmCompleteAt = performance.now();
+    root.dataset.complete = "1";
+    loadChanges();
+  }
+
   function build(answer) {
     state.lines = answer.lines;
     if (!state.lines.length) {
       status.textContent = "No points for this series (or its machines are not approved).";
       root.dataset.points = "0";
+      root.dataset.complete = "1";
       return;
     }
-    var aligned = align(state.lines);
-    state.cols = aligned.cols;
-    state.where = aligned.where;
-    var data = [aligned.xs], series = [{
+    var data = chartData(), series = [{
       label: byTime ? "time" : "commit",
       value: function (u, v, si, idx) {
         if (idx === null || idx === undefined) return "–";
@@ -176,7 +233,6 @@
     }], bands = [];
     state.lines.forEach(function (l, j) {
       var color = COLORS[j % COLORS.length];
-      data.push(aligned.cols[j][0], aligned.cols[j][1], aligned.cols[j][2]);
       var s = 1 + j * 3;
       series.push({ label: l.label, stroke: color, width: 1.5, spanGaps: true,
                     value: function (u, v) { return fmt(v); } });
@@ -205,15 +261,11 @@
     window.perffarmChart = u;
     // When the chart became usable, for benchmarks/web_pages.py.
     window.perffarmReadyAt = performance.now();
-    var points = answer.points;
-    root.dataset.points = String(points);
-    root.dataset.lines = String(state.lines.length);
-    status.textContent = points.toLocaleString("en") + " points in " + state.lines.length +
-      (state.lines.length === 1 ? " line" : " lines") + "; shaded: each point's confidence interval (or min–max).";
+    describe();
     wireClicks(u);
     window.addEventListener("resize", function () { u.setSize({ width: Math.max(280, root.clientWidth), height: opts.height }); });
-    loadChanges();
     document.body.dataset.chartReady = "1";
+    if (answer.next_cursor) more(answer.next_cursor); else complete();
   }
 
   // A click (not a drag, which zooms) opens the run of the point under the cursor.
@@ -276,12 +328,12 @@
           var ts = state.lines[j].t, lo = 0, hi = ts.length;
           while (lo < hi) { var mid = (lo + hi) >> 1; if (ts[mid] < a.t) lo = mid + 1; else hi = mid; }
           var i = Math.min(lo, ts.length - 1), w = state.where[j];
-          state.alerts.push({ x: byTime ? a.t : (w ? w[i] : i), kind: a.kind });
+          state.alerts.push({ x: byTime ? a.t : (w ? w[i] : (state.lines[j].offset || 0) + i), kind: a.kind });
           alerts.push({ line: line.label, a: a });
         });
         line.changepoints.forEach(function (c) {
           var w = state.where[j];
-          state.changes.push({ x: byTime ? c.t : (w ? w[c.index] : c.index) });
+          state.changes.push({ x: byTime ? c.t : (w ? w[c.index - (state.lines[j].offset || 0)] : c.index) });
           rows.push({ line: line.label, c: c });
         });
       });
@@ -361,7 +413,9 @@
     holder.appendChild(table);
   });
 
-  fetch(root.dataset.src).then(function (r) {
+  // The first piece is small, so that the chart is drawn (and usable) at once.
+  var chunk = parseInt(root.dataset.chunk, 10) || 20000;
+  fetch(root.dataset.src + "&limit=" + Math.min(chunk, 10000)).then(function (r) {
     if (!r.ok) return r.json().then(function (b) { throw new Error(b.detail || ("HTTP " + r.status)); });
     return r.json();
   }).then(build).catch(function (err) { status.textContent = "Could not load the series: " + err.message; });

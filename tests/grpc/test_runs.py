@@ -84,3 +84,16 @@ def test_unapproved_machines_are_hidden(server: GrpcServerProcess) -> None:
     with server.channel() as channel:
         stub = perffarm_pb2_grpc.RunsStub(channel)
         assert len(stub.ListAllResults(pb.ListResultsRequest(), timeout=30).results) == 0
+
+
+@pytest.mark.postgres
+def test_several_server_processes_share_the_grpc_port(postgres_url: str, tmp_path) -> None:
+    """With --workers 2 every process serves gRPC on the one port (SO_REUSEPORT): runs sent
+    over fresh connections, whichever process takes each, are all stored once."""
+    with GrpcServerProcess(postgres_url, tmp_path, extra=["--workers", "2"]) as server:
+        token = server.register("lab-01")
+        sent = [make_run(machine="lab-01") for _ in range(8)]
+        for run in sent:
+            assert submit(server, run.to_json().encode(), bearer(token)).outcome == pb.STORED
+        stored = runs_of(server, limit=100)
+        assert sorted(r["id"] for r in stored) == sorted(str(r.id) for r in sent)

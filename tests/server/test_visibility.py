@@ -67,6 +67,7 @@ def _counts(client: TestClient, headers: dict[str, str] | None) -> dict[str, int
     person = get("/api/v1/views/people/olive")
     home = get("/api/v1/views/home")
     machines = get("/api/v1/views/machines")["machines"]
+    listed = get("/api/v1/machines")["items"]
     first = client.get(
         f"/api/v1/views/results/{results[0]['id']}" if results else "/api/v1/views/results/1",
         headers=headers or {},
@@ -78,6 +79,7 @@ def _counts(client: TestClient, headers: dict[str, str] | None) -> dict[str, int
         "person": len(person["results"]),
         "projects": len(home["projects"]),
         "machines": len([m for m in machines if m["name"] == "waiting-01"]),
+        "machine list": len([m for m in listed if m["name"] == "waiting-01"]),
         "machine page": int(
             client.get("/api/v1/views/machines/waiting-01", headers=headers or {}).status_code
             == 200
@@ -95,6 +97,7 @@ def test_the_owner_and_admins_see_an_unapproved_machine_and_nobody_else(farm) ->
         "person": RUNS * 3,
         "projects": 1,
         "machines": 1,
+        "machine list": 1,
         "machine page": 1,
         "result": 1,
     }

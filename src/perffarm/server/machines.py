@@ -130,11 +130,20 @@ def get(conn: sa.Connection, name: str, *, admin: bool) -> MachineInfo:
 
 
 def listing(
-    conn: sa.Connection, *, admin: bool, owner: str | None, after: str | None, limit: int
+    conn: sa.Connection,
+    *,
+    admin: bool,
+    owner: str | None,
+    after: str | None,
+    limit: int,
+    viewer: int | None = None,
 ) -> tuple[list[MachineInfo], str | None]:
+    """Machines by name: approved ones, plus the unapproved ones of ``viewer`` (a user id)
+    and, for admins, all of them (the rule of ``queries.visible``)."""
+    from perffarm.server.queries import visible
+
     query = sa.select(*_INFO_COLUMNS).order_by(t.machines.c.name).limit(limit + 1)
-    if not admin:
-        query = query.where(t.machines.c.approved.is_(True))
+    query = query.where(visible(t.machines, admin=admin, viewer=viewer))
     if owner:
         query = query.where(t.machines.c.owner == owner)
     if after:

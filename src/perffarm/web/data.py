@@ -123,19 +123,10 @@ def _machines(
     conn: sa.Connection, *, admin: bool, viewer: int | None, owner: str | None = None
 ) -> list[dict[str, Any]]:
     """Machines by name that the caller may see (``queries.visible``), with their hardware."""
-    m = t.machines
-    query = (
-        sa.select(*machines_module._INFO_COLUMNS)
-        .where(queries.visible(m, admin=admin, viewer=viewer))
-        .order_by(m.c.name)
-        .limit(1000)
+    items, _ = machines_module.listing(
+        conn, admin=admin, owner=owner, after=None, limit=1000, viewer=viewer
     )
-    if owner is not None:
-        query = query.where(m.c.owner == owner)
-    return [
-        _machine_row(machines_module._info(row).model_dump(mode="json"))
-        for row in conn.execute(query)
-    ]
+    return [_machine_row(info.model_dump(mode="json")) for info in items]
 
 
 def machines_list(conn: sa.Connection, *, admin: bool, viewer: int | None = None) -> dict[str, Any]:

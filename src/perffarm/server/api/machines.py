@@ -67,9 +67,14 @@ def list_machines(
     who: Caller = Depends(caller),
     conn: sa.Connection = Depends(connection),
 ) -> Page[MachineInfo]:
-    """Machines by name; machines not approved yet are listed to admins only."""
+    """Machines by name; one not approved yet is listed to its owner and to admins only."""
     items, next_cursor = machines.listing(
-        conn, admin=who.admin, owner=owner, after=cursor, limit=limit
+        conn,
+        admin=who.admin,
+        owner=owner,
+        after=cursor,
+        limit=limit,
+        viewer=who.user.id if who.user else None,
     )
     return Page[MachineInfo](items=items, next_cursor=next_cursor)
 

@@ -141,7 +141,7 @@ def batch_bodies(batches: int, size: int, senders: int, rng: random.Random) -> l
     return out
 
 
-def run_batches(server: Server, bodies: list[list[bytes]]) -> float:
+def run_batches(server: Server, bodies: list[list[bytes]], test_id: str = "bench") -> float:
     errors: list[BaseException] = []
 
     def send(mine: list[bytes]) -> None:
@@ -149,7 +149,7 @@ def run_batches(server: Server, bodies: list[list[bytes]]) -> float:
             with httpx.Client(base_url=server.url, headers=AUTH, timeout=300) as client:
                 for body in mine:
                     answer = client.post(
-                        "/api/v1/loadtests/bench/datapoints",
+                        f"/api/v1/loadtests/{test_id}/datapoints",
                         content=body,
                         headers={"Content-Type": "application/json"},
                     )
@@ -169,10 +169,12 @@ def run_batches(server: Server, bodies: list[list[bytes]]) -> float:
     return time.perf_counter() - start
 
 
-async def put_requests(port: int, body: str, total: int, connections: int) -> float:
+async def put_requests(
+    port: int, body: str, total: int, connections: int, test_id: str = "bench"
+) -> float:
     """Keep-alive HTTP/1.1 PUTs from raw sockets (when wrk is not installed)."""
     request = (
-        f"PUT /test/bench/peer/p/metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"PUT /test/{test_id}/peer/p/metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}"
     ).encode()
 
@@ -196,7 +198,9 @@ async def put_requests(port: int, body: str, total: int, connections: int) -> fl
     return time.perf_counter() - start
 
 
-def run_puts(server: Server, body: str, seconds: float, connections: int, tmp: str) -> dict:
+def run_puts(
+    server: Server, body: str, seconds: float, connections: int, tmp: str, test_id: str = "bench"
+) -> dict:
     wrk = shutil.which("wrk")
     if wrk:
         script = Path(tmp) / "put.lua"
@@ -207,7 +211,7 @@ def run_puts(server: Server, body: str, seconds: float, connections: int, tmp: s
         )
         done = subprocess.run(
             [wrk, "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", str(script),
-             f"{server.url}/test/bench/peer/p/metrics"],
+             f"{server.url}/test/{test_id}/peer/p/metrics"],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
         text = done.stdout
@@ -223,7 +227,7 @@ def run_puts(server: Server, body: str, seconds: float, connections: int, tmp: s
             "p99": p99[1] if p99 else "?",
         }
     total = int(seconds * 3000)
-    elapsed = asyncio.run(put_requests(server.port, body, total, connections))
+    elapsed = asyncio.run(put_requests(server.port, body, total, connections, test_id))
     return {
         "client": f"Python raw-socket keep-alive client, {connections} connections",
         "requests": total,
@@ -238,14 +242,16 @@ def bench(database: str, label: str, args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(database if database != "sqlite" else f"{tmp}/lt.db", tmp)
         try:
-            httpx.post(f"{server.url}/test/bench", json={"started": True}).raise_for_status()
+            # A fresh test each run: a PostgreSQL database may hold earlier runs' batches.
+            test_id = f"bench-{time.time_ns()}"
+            httpx.post(f"{server.url}/test/{test_id}", json={"started": True}).raise_for_status()
             bodies = batch_bodies(args.batches, args.batch_size, args.senders, rng)
             size = sum(len(b) for mine in bodies for b in mine) / (args.batches * args.batch_size)
             cpu0 = cpu_seconds(server.process.pid)
-            seconds = run_batches(server, bodies)
+            seconds = run_batches(server, bodies, test_id)
             cpu = cpu_seconds(server.process.pid) - cpu0
             points = args.batches * args.batch_size
-            stored = httpx.get(f"{server.url}/api/v1/loadtests/bench").json()["datapoints"]
+            stored = httpx.get(f"{server.url}/api/v1/loadtests/{test_id}").json()["datapoints"]
             assert stored == points, (stored, points)
             print(
                 f"{label} batch ingest: {args.batches} batches x {args.batch_size} datapoints "
@@ -256,9 +262,9 @@ def bench(database: str, label: str, args: argparse.Namespace) -> None:
             if args.puts:
                 body = json.dumps(peer_metrics(rng), separators=(",", ":"))
                 cpu0 = cpu_seconds(server.process.pid)
-                put = run_puts(server, body, args.put_seconds, args.connections, tmp)
+                put = run_puts(server, body, args.put_seconds, args.connections, tmp, test_id)
                 cpu = cpu_seconds(server.process.pid) - cpu0
-                after = httpx.get(f"{server.url}/api/v1/loadtests/bench").json()["datapoints"]
+                after = httpx.get(f"{server.url}/api/v1/loadtests/{test_id}").json()["datapoints"]
                 print(
                     f"{label} single PUT .../metrics: {put['requests']:,} requests "
                     f"({put['errors']} errors, {after - stored:,} stored) = {put['rate']:,.0f} "

@@ -27,6 +27,7 @@ say it) and otherwise stores, relays and acknowledges exactly like
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import gc
 import itertools
@@ -369,8 +370,10 @@ def _msgspec_error(exc: Exception) -> BatchError:
 def _parse_fast(raw: bytes) -> ParsedBatch:
     try:
         decoded = _DECODER.decode(raw)
-        # Skipped values (the metrics) are checked for syntax, not for UTF-8.
-        str(raw, "utf-8")
+        # Skipped values (the metrics) are checked for syntax, not for UTF-8 (ASCII is
+        # UTF-8, and isascii() is 10 times cheaper than decoding).
+        if not raw.isascii():
+            str(raw, "utf-8")
     except _msgspec.ValidationError as exc:
         raise _msgspec_error(exc) from None
     except (_msgspec.DecodeError, UnicodeDecodeError):
@@ -520,6 +523,9 @@ class GroupWriter:
         self._pending: list[tuple[str, bytes, int, asyncio.Future]] = []
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
+        # Its own thread: one handoff per group (not per request), and a group's commit
+        # never waits behind the shared pool's work (batches, reads).
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
 
     async def write(self, test_id: str, point: bytes, timestamp: int) -> None:
         """Store one datapoint (its JSON object, as it goes into the whole test)."""
@@ -543,8 +549,14 @@ class GroupWriter:
                 groups: dict[str, list[tuple[bytes, int]]] = {}
                 for test_id, point, timestamp, _ in taken:
                     groups.setdefault(test_id, []).append((point, timestamp))
+                if self._executor is None:
+                    self._executor = concurrent.futures.ThreadPoolExecutor(
+                        1, thread_name_prefix="perffarm-loadtest-writer"
+                    )
                 try:
-                    await asyncio.to_thread(self.store.add_point_groups, groups)
+                    await asyncio.get_running_loop().run_in_executor(
+                        self._executor, self.store.add_point_groups, groups
+                    )
                 except Exception as exc:
                     for *_, future in taken:
                         if not future.done():
@@ -560,6 +572,9 @@ class GroupWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
 
 @dataclass

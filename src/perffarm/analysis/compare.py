@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import gc
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -38,6 +37,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
+from perffarm.gcpause import collector_paused
 from perffarm.model import Direction, Result, RunDocument, Summary, canonical_params
 
 DEFAULT_MIN_EFFECT = 0.02
@@ -1290,13 +1290,8 @@ def compare_runs(
     del bootstrap, seed
     # Thousands of small objects are made at once: a cyclic garbage collection half-way
     # through would only walk them (and the documents) to find no cycles.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         return _compare_runs(baseline, contender, overrides, min_effect=min_effect, alpha=alpha)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _compare_runs(

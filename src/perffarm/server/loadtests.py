@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import gc
 import itertools
 import json
 import logging
@@ -53,6 +52,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
+from perffarm.gcpause import collector_paused
 from perffarm.loadtest import relays
 from perffarm.loadtest import thresholds as thr
 from perffarm.loadtest.relays import read_points
@@ -276,20 +276,6 @@ def _check_sketch(field: str, data: Any) -> None:
         raise BatchError(field, "not a DDSketch of accuracy 0.01 (DDSketch.to_dict())")
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """A batch makes thousands of acyclic objects at once; the cyclic collector would scan
-    them again and again while they are made. They hold no cycles, so pausing it costs
-    nothing; it is process-wide, hence brief."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def _envelope(fields: dict[str, Any]) -> DatapointBatch:
     try:
         envelope = DatapointBatch.model_validate({**fields, "datapoints": []})
@@ -319,7 +305,7 @@ def parse_batch(raw: bytes) -> ParsedBatch:
     ``metrics`` a JSON object, no other keys). A metrics object is kept as sent, not
     parsed into Python values: with 50 metrics a datapoint, that parse was the cost.
     """
-    with _collector_paused():
+    with collector_paused():
         if _msgspec is not None:
             return _parse_fast(raw)
         return _parse_plain(raw)
@@ -919,7 +905,7 @@ class Store:
         latency = DDSketch()
         with self.engine.connect() as conn:
             for _, _, data in self._chunks(conn, test_id):
-                with _collector_paused():
+                with collector_paused():
                     points = read_points(data)
                 for point in points:
                     metrics = point["metrics"]
@@ -1027,7 +1013,7 @@ class Store:
                     sa.select(c.id, c.codec, c.data).where(c.id.in_(part)).order_by(c.id)
                 )
                 for chunk_id, codec, blob in rows:
-                    with _collector_paused():
+                    with collector_paused():
                         points = read_points(decode_chunk(codec, blob))
                     for point in points:
                         metrics = point["metrics"]

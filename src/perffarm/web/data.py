@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from perffarm.analysis.changepoint import detect
 from perffarm.analysis.compare import compare_runs
+from perffarm.gcpause import collector_paused
 from perffarm.model import Direction, Result
 from perffarm.server import machines as machines_module
 from perffarm.server import queries
@@ -941,10 +942,29 @@ def _compare_side(
     # tuples: the values were validated at ingest, and pydantic's model_construct costs
     # about half a millisecond per result here (two per result: 5 s for 5,000 results).
     directions = {d.value: d for d in Direction}
+    fetched = rows.cursor.fetchall()  # type: ignore[union-attr]
+    # One parse for every result's samples (a JSON array of arrays) instead of one per
+    # result, and one per distinct params text: per-call overhead was most of the cost.
+    all_samples = _loads("[" + ",".join(row[5] for row in fetched) + "]") if fetched else []
+    params_of: dict[str, Any] = {}
     items = []
-    for benchmark, params, metric, unit, direction, samples, n, mean, median, stdev, low, high in (
-        rows.cursor.fetchall()  # type: ignore[union-attr]
-    ):
+    for (
+        benchmark,
+        params,
+        metric,
+        unit,
+        direction,
+        _,
+        n,
+        mean,
+        median,
+        stdev,
+        low,
+        high,
+    ), samples in zip(fetched, all_samples, strict=True):
+        parsed_params = params_of.get(params)
+        if parsed_params is None:
+            parsed_params = params_of[params] = _loads(params)
         summary = SimpleNamespace(
             n=n,
             mean=mean,
@@ -963,11 +983,11 @@ def _compare_side(
         items.append(
             SimpleNamespace(
                 benchmark=benchmark,
-                params=_loads(params),
+                params=parsed_params,
                 metric=metric,
                 unit=unit,
                 direction=directions[direction],
-                samples=_loads(samples),
+                samples=samples,
                 summary=summary,
                 warmup_samples=[],
                 original_unit=None,
@@ -989,18 +1009,19 @@ def compare(
     """Every result of run ``b`` (contender) against run ``a`` (baseline)."""
     rows = _comparisons.get((a, b))
     need = rows is None
-    baseline, base_results = _compare_side(conn, a, admin=admin, viewer=viewer, results=need)
-    contender, cont_results = _compare_side(conn, b, admin=admin, viewer=viewer, results=need)
-    if rows is None:
-        rows = []
-        for item in compare_runs(
-            SimpleNamespace(results=base_results),  # type: ignore[arg-type]
-            SimpleNamespace(results=cont_results),  # type: ignore[arg-type]
-        ):
-            entry = item.to_dict()
-            entry["name"] = item.name
-            rows.append(entry)
-        _comparisons.put((a, b), rows)
+    with collector_paused():
+        baseline, base_results = _compare_side(conn, a, admin=admin, viewer=viewer, results=need)
+        contender, cont_results = _compare_side(conn, b, admin=admin, viewer=viewer, results=need)
+        if rows is None:
+            rows = []
+            for item in compare_runs(
+                SimpleNamespace(results=base_results),  # type: ignore[arg-type]
+                SimpleNamespace(results=cont_results),  # type: ignore[arg-type]
+            ):
+                entry = item.to_dict()
+                entry["name"] = item.name
+                rows.append(entry)
+            _comparisons.put((a, b), rows)
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1

@@ -22,9 +22,9 @@ import sys
 import tempfile
 import time
 
+import grpc
 import httpx
 
-import grpc
 from loadtest_ingest import free_port, peer_metrics
 from perffarm.proto.v1 import perffarm_pb2 as pb
 from perffarm.proto.v1 import perffarm_pb2_grpc

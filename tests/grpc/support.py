@@ -6,9 +6,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 
-import grpc
 from tests.server.support import ADMIN, ServerProcess
 from tests.support import free_port
 

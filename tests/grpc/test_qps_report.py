@@ -6,10 +6,10 @@ import base64
 import json
 from pathlib import Path
 
+import grpc
 import pytest
 from google.protobuf.json_format import Parse
 
-import grpc
 from perffarm.proto.grpc_testing import control_pb2, report_qps_scenario_service_pb2_grpc
 from tests.grpc.support import GrpcServerProcess, bearer, runs_of
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
+import grpc
 import pytest
 
-import grpc
 from perffarm.proto.v1 import perffarm_pb2 as pb
 from perffarm.proto.v1 import perffarm_pb2_grpc
 from tests.grpc.support import GrpcServerProcess, bearer, runs_of

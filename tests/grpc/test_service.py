@@ -10,11 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-import grpc
 from perffarm.proto.v1 import perffarm_pb2 as pb
 from perffarm.proto.v1 import perffarm_pb2_grpc
 from tests.grpc.support import GrpcServerProcess, bearer

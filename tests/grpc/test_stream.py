@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import grpc
 import pytest
 
-import grpc
 from perffarm.proto.v1 import perffarm_pb2 as pb
 from perffarm.proto.v1 import perffarm_pb2_grpc
 from tests.grpc.support import GrpcServerProcess, bearer

@@ -17,12 +17,12 @@ import re
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any, TypeVar
 
+import grpc
 import sqlalchemy as sa
 from fastapi import FastAPI
 from google.protobuf.message import DecodeError, Message
 from pydantic import ValidationError
 
-import grpc
 from perffarm.model import RunDocument
 from perffarm.model.api import Outcome, RunOutcome
 from perffarm.proto.grpc_testing import control_pb2

@@ -129,6 +129,16 @@ def get(conn: sa.Connection, name: str, *, admin: bool) -> MachineInfo:
     return info
 
 
+def owner_row(conn: sa.Connection, name: str) -> sa.Row | None:
+    """A machine's id, name, owner, approval and owning user: who may upload as it."""
+    m = t.machines
+    return conn.execute(
+        sa.select(m.c.id, m.c.name, m.c.owner, m.c.approved, m.c.owner_user_id).where(
+            m.c.name == name
+        )
+    ).first()
+
+
 def listing(
     conn: sa.Connection,
     *,

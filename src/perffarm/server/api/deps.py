@@ -15,7 +15,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from perffarm.server import machines
 from perffarm.server.auth import Principal
-from perffarm.server.db import tables as t
 from perffarm.server.users import User
 
 MACHINE_HEADER = "X-Perffarm-Machine"
@@ -102,15 +101,7 @@ def machine_caller(
     name = request.headers.get(MACHINE_HEADER)
     if not name:
         raise HTTPException(400, f"name the machine to upload as in the {MACHINE_HEADER} header")
-    row = conn.execute(
-        sa.select(
-            t.machines.c.id,
-            t.machines.c.name,
-            t.machines.c.owner,
-            t.machines.c.approved,
-            t.machines.c.owner_user_id,
-        ).where(t.machines.c.name == name)
-    ).first()
+    row = machines.owner_row(conn, name)
     conn.rollback()
     owns = row is not None and who.user is not None and row.owner_user_id == who.user.id
     if row is None or not (owns or who.admin):

@@ -17,7 +17,6 @@ from sqlalchemy.engine import Engine
 
 from perffarm.server import machines
 from perffarm.server.auth import AuthRefused, Principal, resolve_bearer
-from perffarm.server.db import tables as t
 
 AUTHORIZATION = "authorization"
 MACHINE_KEY = "x-perffarm-machine"
@@ -116,15 +115,7 @@ def upload_machine(
 
 def _machine_row(engine: Engine, name: str) -> sa.Row | None:
     with engine.connect() as conn:
-        return conn.execute(
-            sa.select(
-                t.machines.c.id,
-                t.machines.c.name,
-                t.machines.c.owner,
-                t.machines.c.approved,
-                t.machines.c.owner_user_id,
-            ).where(t.machines.c.name == name)
-        ).first()
+        return machines.owner_row(conn, name)
 
 
 def loadtest_writer(principal: Principal, given_token: str | None, token: str | None) -> None:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import inspect
-import json
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any, TypeVar
 
 import grpc
+import orjson
 import sqlalchemy as sa
 from fastapi import FastAPI
 from google.protobuf.message import DecodeError, Message
@@ -43,11 +43,6 @@ from perffarm.server.grpc.auth import (
 from perffarm.server.ingest import field_errors
 from perffarm.server.loadtests import BatchError, IngestRefused, ingest_batch, parse_batch
 from perffarm.server.machines import Machine
-
-try:
-    import orjson
-except ImportError:  # the loadtest extra is not installed: plain json, a little slower
-    orjson = None  # type: ignore[assignment]
 
 log = logging.getLogger("perffarm.grpc")
 
@@ -359,7 +354,7 @@ def batch_field(field: str) -> str:
 
 
 def _loads(text: str) -> Any:
-    return orjson.loads(text) if orjson is not None else json.loads(text)
+    return orjson.loads(text)
 
 
 def _batch_json(batch: pb.DatapointBatch) -> bytes:
@@ -376,21 +371,17 @@ def _batch_json(batch: pb.DatapointBatch) -> bytes:
                 body[key] = _loads(text)
             except ValueError:
                 raise Refused(INVALID, f"invalid batch: {key}_json: not valid JSON") from None
-    if orjson is not None:
-        fragment = orjson.Fragment
-        points = []
-        for point in batch.datapoints:
-            item: dict[str, Any] = {
-                "peerId": point.peer_id,
-                "metrics": fragment(point.metrics_json or "null"),
-            }
-            if point.HasField("timestamp"):
-                item["timestamp"] = point.timestamp
-            points.append(item)
-        body["datapoints"] = points
-        return orjson.dumps(body)
-    body["datapoints"] = [_point_dict(index, point) for index, point in enumerate(batch.datapoints)]
-    return json.dumps(body).encode()
+    points = []
+    for point in batch.datapoints:
+        item: dict[str, Any] = {
+            "peerId": point.peer_id,
+            "metrics": orjson.Fragment(point.metrics_json or "null"),
+        }
+        if point.HasField("timestamp"):
+            item["timestamp"] = point.timestamp
+        points.append(item)
+    body["datapoints"] = points
+    return orjson.dumps(body)
 
 
 def _point_dict(index: int, point: pb.Datapoint) -> dict[str, Any]:

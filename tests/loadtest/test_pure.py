@@ -94,6 +94,37 @@ def test_summary_percentiles_thresholds_and_missing_workers() -> None:
     assert summary["peers"] == 10
 
 
+def test_column_by_column_matches_one_value_at_a_time() -> None:
+    """Uniform datapoints take the columnar way, mixed ones the general way: same values."""
+    uniform = [
+        {"peerId": f"p{i % 3}", "metrics": {"a": i, "b": i / 2, "flag": True, "pos": [i]}}
+        for i in range(50)
+    ]
+    mixed = [
+        {"peerId": "p0", "metrics": {"a": 1, "b": "text"}},
+        {"peerId": "p1", "metrics": {"a": 2.5, "c": None, "d": False}},
+        {"peerId": "p2", "metrics": {"b": 3, "a": True}},
+        {"peerId": "p3", "metrics": "not an object"},
+        {"peerId": "p4", "metrics": {"c": 7}},
+        {"peerId": "p5", "metrics": {"a": 4, "x": 1}},  # same size as the first, other names
+    ]
+    together = MetricValues()
+    together.add_points(uniform + mixed)
+    one_by_one = MetricValues()
+    for chunk in (uniform, mixed):
+        one_by_one.add_points(chunk)
+    expected_a = [*range(50), 1, 2.5, 4]
+    for values in (together, one_by_one):
+        assert sorted(values.values) == ["a", "b", "c", "x"]
+        assert sorted(values.values["a"]) == sorted(expected_a)
+        assert sorted(values.values["b"]) == sorted([i / 2 for i in range(50)] + [3])
+        assert list(values.values["c"]) == [7]
+        assert values.datapoints == 55 and values.peers == {f"p{i}" for i in range(6)} - {"p3"}
+    only = MetricValues()
+    only.add_points(uniform + mixed, names=["b", "missing"])
+    assert sorted(only.values) == ["b"] and only.datapoints == 55
+
+
 def test_only_failures_that_cannot_recover_are_settled() -> None:
     def outcome(metric: str, expression: str, observed: float) -> thr.Outcome:
         figures = {"count": observed, "max": observed, "min": observed, "p95": observed}

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -172,8 +174,9 @@ def test_parse_batch_names_the_field(body: bytes, field: str) -> None:
 def test_ingest_batch_for_other_transports(client: TestClient) -> None:
     app = client.app
     client.post("/api/v1/loadtests", json={"id": "g"}, headers=AUTH)
-    batch = lt.make_batch(
-        worker="grpc", incarnation="i", sequence=0, datapoints=[("p", None, '{"sent": 2}')]
+    batch = lt.parse_batch(
+        b'{"worker":"grpc","incarnation":"i","sequence":0,'
+        b'"datapoints":[{"peerId":"p","metrics":{"sent": 2}}]}'
     )
 
     async def ingest() -> lt.BatchAck:
@@ -187,7 +190,34 @@ def test_ingest_batch_for_other_transports(client: TestClient) -> None:
     assert client.portal.call(ingest) == lt.BatchAck(accepted=0, duplicate=True)
     assert client.get("/api/v1/loadtests/g/summary").json()["metrics"]["sent"]["sum"] == 2
     with pytest.raises(lt.BatchError, match="must be an object"):
-        lt.make_batch(worker="w", incarnation="i", sequence=1, datapoints=[("p", 1, "[1]")])
+        lt.parse_batch(
+            b'{"worker":"w","incarnation":"i","sequence":1,'
+            b'"datapoints":[{"peerId":"p","timestamp":1,"metrics":[1]}]}'
+        )
+
+
+@pytest.mark.postgres
+def test_chunk_ids_follow_commit_order_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    """A chunk whose transaction is still open holds back later chunks of the same test (and
+    only of that test), so the live page's cursor never passes a chunk not yet visible."""
+    app = create_app(Settings(database=postgres_url, admin_token=ADMIN))
+    with TestClient(app) as client, ThreadPoolExecutor(2) as pool:
+        for test_id in ("ordered", "other"):
+            client.post(f"/test/{test_id}", json={"started": True})
+        store: lt.Store = app.state.loadtests
+
+        def batch(sequence: int) -> lt.ParsedBatch:
+            return lt.parse_batch(json.dumps(_batch("w", sequence, peers=3)).encode())
+
+        with store.engine.begin() as open_transaction:  # a writer between insert and commit
+            lt._chunk_order_lock(open_transaction, "ordered")
+            same_test = pool.submit(store.add_batch, "ordered", batch(1))
+            assert pool.submit(store.add_batch, "other", batch(1)).result(timeout=30) == (3, False)
+            time.sleep(0.5)
+            assert not same_test.done()
+        assert same_test.result(timeout=30) == (3, False)
+        stored = client.get("/api/v1/loadtests/ordered/datapoints", params={"after": 0}).json()
+        assert [p["peerId"] for p in stored["datapoints"]] == ["w-0", "w-1", "w-2"]
 
 
 def test_the_fast_put_answers_like_the_ordinary_way(client: TestClient) -> None:

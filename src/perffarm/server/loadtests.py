@@ -7,18 +7,17 @@ the original shape, for the tools that read those files.
 
 Datapoints are stored in **chunks**: one row (``loadtest_chunks``) per accepted batch, and
 one per group of single ``PUT .../metrics`` written together, holding the datapoints as one
-JSON array (``[{"peerId","timestamp","metrics"}, ...]``, LZ4-compressed when ``lz4`` is
-installed). A row per datapoint cost more than everything else at 100,000 datapoints a
-second. A chunk is named by ``(test, worker, incarnation, sequence)``, unique, so a retried
-batch is stored once; readers (the whole test, summaries, the live page) decode chunks in
-storage order.
+JSON array (``[{"peerId","timestamp","metrics"}, ...]``, LZ4-compressed). A row per
+datapoint cost more than everything else at 100,000 datapoints a second. A chunk is named by
+``(test, worker, incarnation, sequence)``, unique, so a retried batch is stored once; readers
+(the whole test, summaries, the live page) decode chunks in storage order.
 
 The compatible routes answer exactly as the original did, errors included
 (``{"status": "test-not-found"}``), and send open CORS headers; they are open by default
 and can require a token. The ``/api/v1`` routes always need credentials to write.
 
-**Ingest from other transports** (gRPC): ``parse_batch(raw) -> ParsedBatch`` (or
-``make_batch(...)`` from fields), then ``await ingest_batch(app, test_id, batch) -> BatchAck``,
+**Ingest from other transports** (gRPC): ``parse_batch(raw) -> ParsedBatch``, then
+``await ingest_batch(app, test_id, batch) -> BatchAck``,
 which refuses with ``IngestRefused`` (``.status`` 404/409 and ``.code`` as the HTTP routes
 say it) and otherwise stores, relays and acknowledges exactly like
 ``POST /api/v1/loadtests/{id}/datapoints``.
@@ -40,12 +39,15 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
+import lz4.block
+import msgspec
+import orjson
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -110,6 +112,8 @@ _SAFE_ID = re.compile(TEST_ID_PATTERN)
 _MAX_INT = 2**53
 #: ``datapoints?after=`` cursors: chunk id * this + position in the chunk + 1.
 _CURSOR_SPAN = 1 << 17
+#: First key of the PostgreSQL advisory locks that order a test's chunks (``_chunk_order_lock``).
+_CHUNK_LOCK_SPACE = 0x5046_4C54  # "PFLT"
 assert MAX_BATCH_DATAPOINTS < _CURSOR_SPAN
 
 
@@ -168,57 +172,31 @@ class TestState:
 
 # -- JSON and chunk encoding -------------------------------------------------------------
 
-try:
-    import orjson
 
-    def _loads(raw: bytes | str) -> Any:
-        return orjson.loads(raw)
-
-    def _dumpb(value: Any) -> bytes:
-        return orjson.dumps(value)
-
-except ImportError:  # the server and loadtest extras bring orjson; plain json is the slow fallback
-
-    def _loads(raw: bytes | str) -> Any:
-        return json.loads(raw)
-
-    def _dumpb(value: Any) -> bytes:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+def _loads(raw: bytes | str) -> Any:
+    return orjson.loads(raw)
 
 
-def _dumps(value: Any) -> str:
-    return _dumpb(value).decode()
-
-
-try:
-    import lz4.block as _lz4
-except ImportError:  # the server extra brings lz4; chunks are then kept uncompressed
-    _lz4 = None
-
-#: How new chunks are written: LZ4 (2.5 times smaller JSON at 400 MB/s, and it lets go of
-#: the GIL while it works) or plain JSON. Readers understand both, and zlib.
-CHUNK_CODEC = "lz4" if _lz4 is not None else "json"
+def _dumpb(value: Any) -> bytes:
+    return orjson.dumps(value)
 
 
 def encode_chunk(data: bytes) -> tuple[str, bytes]:
-    """A chunk's JSON array as stored: (codec, bytes)."""
-    if _lz4 is not None:
-        return "lz4", _lz4.compress(data)
-    return "json", data
+    """A chunk's JSON array as stored: (codec, bytes). LZ4: 2.5 times smaller JSON at
+    400 MB/s, and it lets go of the GIL while it works."""
+    return "lz4", lz4.block.compress(data)
 
 
 def decode_chunk(codec: str, blob: bytes) -> bytes:
-    """A stored chunk back to its JSON array ``[{"peerId","timestamp","metrics"}, ...]``."""
+    """A stored chunk back to its JSON array ``[{"peerId","timestamp","metrics"}, ...]``.
+
+    Chunks are written LZ4-compressed; 'json' (uncompressed) and 'zlib' rows are read too.
+    """
     blob = bytes(blob)
     if codec == "json":
         return blob
     if codec == "lz4":
-        if _lz4 is None:
-            raise RuntimeError(
-                "this database holds LZ4-compressed load-test datapoints: install lz4 "
-                "(pip install 'perffarm[loadtest]')"
-            )
-        return _lz4.decompress(blob)
+        return lz4.block.decompress(blob)
     if codec == "zlib":
         import zlib
 
@@ -293,10 +271,6 @@ def _envelope(fields: dict[str, Any]) -> DatapointBatch:
     return envelope
 
 
-def _bad_peer(peer: Any) -> bool:
-    return not isinstance(peer, str) or not 0 < len(peer) <= 200 or "\x00" in peer
-
-
 def parse_batch(raw: bytes) -> ParsedBatch:
     """Check a batch straight from its JSON body; raises ``BatchError`` (field, message).
 
@@ -306,37 +280,32 @@ def parse_batch(raw: bytes) -> ParsedBatch:
     parsed into Python values: with 50 metrics a datapoint, that parse was the cost.
     """
     with collector_paused():
-        if _msgspec is not None:
-            return _parse_fast(raw)
-        return _parse_plain(raw)
+        return _parse_fast(raw)
 
 
-try:
-    import msgspec as _msgspec
-except ImportError:  # the server extra brings msgspec; without it every metric is parsed
-    _msgspec = None
+_Meta = msgspec.Meta
 
-if _msgspec is not None:
-    _Meta = _msgspec.Meta
 
-    class _Point(_msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-        peerId: Annotated[str, _Meta(min_length=1, max_length=200)]
-        timestamp: Annotated[int, _Meta(ge=0, lt=_MAX_INT)] | None = None
-        metrics: _msgspec.Raw
+class _Point(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    peerId: Annotated[str, _Meta(min_length=1, max_length=200)]
+    timestamp: Annotated[int, _Meta(ge=0, lt=_MAX_INT)] | None = None
+    metrics: msgspec.Raw
 
-    class _Batch(_msgspec.Struct, forbid_unknown_fields=True):
-        worker: Any = None
-        incarnation: Any = None
-        sequence: Any = None
-        datapoints: Annotated[list[_Point], _Meta(max_length=MAX_BATCH_DATAPOINTS)] = []
-        health: Any = None
-        latency: Any = None
-        final: Any = False
 
-    _DECODER = _msgspec.json.Decoder(_Batch)
-    _ENCODE = _msgspec.json.encode
-    _PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
-    _STEP = re.compile(r"\[(\d+)\]")
+class _Batch(msgspec.Struct, forbid_unknown_fields=True):
+    worker: Any = None
+    incarnation: Any = None
+    sequence: Any = None
+    datapoints: Annotated[list[_Point], _Meta(max_length=MAX_BATCH_DATAPOINTS)] = []
+    health: Any = None
+    latency: Any = None
+    final: Any = False
+
+
+_DECODER = msgspec.json.Decoder(_Batch)
+_ENCODE = msgspec.json.encode
+_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_STEP = re.compile(r"\[(\d+)\]")
 
 
 def _msgspec_error(exc: Exception) -> BatchError:
@@ -360,9 +329,9 @@ def _parse_fast(raw: bytes) -> ParsedBatch:
         # UTF-8, and isascii() is 10 times cheaper than decoding).
         if not raw.isascii():
             str(raw, "utf-8")
-    except _msgspec.ValidationError as exc:
+    except msgspec.ValidationError as exc:
         raise _msgspec_error(exc) from None
-    except (_msgspec.DecodeError, UnicodeDecodeError):
+    except (msgspec.DecodeError, UnicodeDecodeError):
         raise BatchError("body", "not valid JSON (UTF-8)") from None
     envelope = _envelope(
         {
@@ -387,108 +356,6 @@ def _parse_fast(raw: bytes) -> ParsedBatch:
             point.timestamp = stamp
     stamps = [point.timestamp for point in points]
     return ParsedBatch(envelope, len(points), min(stamps), max(stamps), _ENCODE(points))
-
-
-def _parse_plain(raw: bytes) -> ParsedBatch:
-    """Without msgspec: the whole body parsed, each metrics object encoded again."""
-    try:
-        data = _loads(raw)
-    except ValueError:
-        raise BatchError("body", "not valid JSON") from None
-    if not isinstance(data, dict):
-        raise BatchError("body", "must be a JSON object")
-    points = data.get("datapoints", [])
-    if not isinstance(points, list):
-        raise BatchError("body.datapoints", "must be a list")
-    if len(points) > MAX_BATCH_DATAPOINTS:
-        raise BatchError("body.datapoints", f"at most {MAX_BATCH_DATAPOINTS} per batch")
-    envelope = _envelope(data)
-    stamp = now_ms()
-    out = []
-    for index, point in enumerate(points):
-        where = f"body.datapoints.{index}"
-        if not isinstance(point, dict) or not set(point) <= {"peerId", "timestamp", "metrics"}:
-            raise BatchError(where, "must be {peerId, timestamp?, metrics}")
-        peer = point.get("peerId")
-        if _bad_peer(peer):
-            raise BatchError(f"{where}.peerId", "a string of 1 to 200 characters")
-        timestamp = point.get("timestamp")
-        if timestamp is not None and (
-            not isinstance(timestamp, int) or isinstance(timestamp, bool)
-            or not 0 <= timestamp < _MAX_INT
-        ):  # fmt: skip
-            raise BatchError(f"{where}.timestamp", "epoch milliseconds (an integer)")
-        metrics = point.get("metrics")
-        if not isinstance(metrics, dict):
-            raise BatchError(f"{where}.metrics", "must be an object")
-        out.append({"peerId": peer, "timestamp": stamp if timestamp is None else timestamp,
-                    "metrics": metrics})  # fmt: skip
-    try:
-        data_bytes = _dumpb(out)
-    except (TypeError, ValueError):
-        raise BatchError("body.datapoints", "cannot be stored as JSON") from None
-    stamps = [p["timestamp"] for p in out]
-    return ParsedBatch(
-        envelope, len(out), min(stamps, default=None), max(stamps, default=None), data_bytes
-    )
-
-
-def make_batch(
-    *,
-    worker: str,
-    incarnation: str,
-    sequence: int,
-    datapoints: Iterable[tuple[str, int | None, bytes | str]],
-    final: bool = False,
-    health: dict[str, Any] | None = None,
-    latency: dict[str, Any] | None = None,
-) -> ParsedBatch:
-    """A batch from its fields (another transport, e.g. gRPC), checked like ``parse_batch``.
-
-    ``datapoints``: ``(peer id, epoch ms or None, metrics as JSON object text)``.
-    """
-    envelope = _envelope(
-        {
-            "worker": worker,
-            "incarnation": incarnation,
-            "sequence": sequence,
-            "health": health,
-            "latency": latency,
-            "final": final,
-        }
-    )
-    stamp = now_ms()
-    parts: list[bytes] = []
-    stamps: list[int] = []
-    for index, (peer, timestamp, metrics) in enumerate(datapoints):
-        where = f"body.datapoints.{index}"
-        if index >= MAX_BATCH_DATAPOINTS:
-            raise BatchError("body.datapoints", f"at most {MAX_BATCH_DATAPOINTS} per batch")
-        if _bad_peer(peer):
-            raise BatchError(f"{where}.peerId", "a string of 1 to 200 characters")
-        if timestamp is None:
-            timestamp = stamp
-        elif (
-            isinstance(timestamp, bool)
-            or not isinstance(timestamp, int)
-            or not (0 <= timestamp < _MAX_INT)
-        ):
-            raise BatchError(f"{where}.timestamp", "epoch milliseconds (an integer)")
-        text = metrics.encode() if isinstance(metrics, str) else bytes(metrics)
-        try:
-            parsed = _loads(text)
-        except ValueError:
-            raise BatchError(f"{where}.metrics", "not valid JSON") from None
-        if not isinstance(parsed, dict):
-            raise BatchError(f"{where}.metrics", "must be an object")
-        parts.append(
-            b'{"peerId":%b,"timestamp":%d,"metrics":%b}' % (_dumpb(peer), timestamp, _dumpb(parsed))
-        )
-        stamps.append(timestamp)
-    data = b"[" + b",".join(parts) + b"]"
-    return ParsedBatch(
-        envelope, len(parts), min(stamps, default=None), max(stamps, default=None), data
-    )
 
 
 # -- storage -----------------------------------------------------------------------------
@@ -573,6 +440,22 @@ class _Progress:
     latency: DDSketch = field(default_factory=DDSketch)
     chunks: set[int] = field(default_factory=set)
     batches: set[int] = field(default_factory=set)
+
+
+def _chunk_order_lock(conn: sa.Connection, test_id: str) -> None:
+    """Make a test's chunk ids follow commit order, until this transaction ends.
+
+    The live page reads a test's chunks after a cursor (a chunk id). On PostgreSQL two
+    transactions take ids from the sequence in one order and may commit in the other, so a
+    reader could pass a chunk that is not yet visible and never come back for it. Holding a
+    per-test lock from before the insert (which takes the id) to the commit makes that
+    impossible. SQLite has a single writer already.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            sa.text("SELECT pg_advisory_xact_lock(:space, hashtext(:test))"),
+            {"space": _CHUNK_LOCK_SPACE, "test": test_id},
+        )
 
 
 class Store:
@@ -796,6 +679,8 @@ class Store:
                 }
             )
         with self.engine.begin() as conn:
+            for test_id in sorted(groups):
+                _chunk_order_lock(conn, test_id)
             conn.execute(loadtest_chunks.insert(), rows)
 
     def add_batch(self, test_id: str, batch: ParsedBatch) -> tuple[int, bool]:
@@ -822,6 +707,7 @@ class Store:
                     )
                 )
                 if batch.count:
+                    _chunk_order_lock(conn, test_id)
                     conn.execute(
                         loadtest_chunks.insert().values(
                             test_id=test_id,
@@ -906,11 +792,7 @@ class Store:
         with self.engine.connect() as conn:
             for _, _, data in self._chunks(conn, test_id):
                 with collector_paused():
-                    points = read_points(data)
-                for point in points:
-                    metrics = point["metrics"]
-                    if isinstance(metrics, dict):
-                        values.add(point["peerId"], metrics)
+                    values.add_points(read_points(data))
             batches = conn.execute(
                 sa.select(loadtest_batches).where(loadtest_batches.c.test_id == test_id)
             ).all()
@@ -1014,14 +896,9 @@ class Store:
                 )
                 for chunk_id, codec, blob in rows:
                     with collector_paused():
-                        points = read_points(decode_chunk(codec, blob))
-                    for point in points:
-                        metrics = point["metrics"]
-                        if isinstance(metrics, dict):
-                            progress.values.add(
-                                point["peerId"],
-                                {k: metrics[k] for k in progress.metrics if k in metrics},
-                            )
+                        progress.values.add_points(
+                            read_points(decode_chunk(codec, blob)), progress.metrics
+                        )
                     progress.chunks.add(chunk_id)
             if "latency" in progress.metrics:
                 batches = conn.execute(

@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from perffarm.analysis.changepoint import DEFAULT_MIN_MAGNITUDE, DEFAULT_P_VALUE, DEFAULT_WINDOW
 from perffarm.server.db import tables as t
-from perffarm.server.queries import BadQuery, NotFound, decode_cursor, encode_cursor
+from perffarm.server.queries import BadQuery, NotFound, decode_cursor, encode_cursor, visible
 from perffarm.server.timeutil import iso, now, to_db
 
 STATES = ("new", "acknowledged", "invalid", "fixed")
@@ -285,12 +285,15 @@ def _alert_dict(row: Any) -> dict[str, Any]:
     }
 
 
-def _alert_query(admin: bool) -> sa.Select:
+def _alert_query(admin: bool, viewer: int | None) -> sa.Select:
+    """Alerts of the machines the caller may see (``queries.visible``: approved ones, and
+    the viewer's own machines before approval)."""
     a, m = t.alerts, t.machines
-    query = sa.select(a, m.c.name.label("machine")).join(m, m.c.id == a.c.machine_id)
-    if not admin:
-        query = query.where(m.c.approved.is_(True))
-    return query
+    return (
+        sa.select(a, m.c.name.label("machine"))
+        .join(m, m.c.id == a.c.machine_id)
+        .where(visible(m, admin=admin, viewer=viewer))
+    )
 
 
 def list_alerts(
@@ -302,12 +305,13 @@ def list_alerts(
     admin: bool,
     cursor: str | None,
     limit: int,
+    viewer: int | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Alerts newest first."""
     if state is not None and state not in STATES:
         raise BadQuery(f"state: {state!r} is not one of {', '.join(STATES)}")
     a = t.alerts
-    query = _alert_query(admin)
+    query = _alert_query(admin, viewer)
     for column, value in ((a.c.project, project), (a.c.state, state), (a.c.branch, branch)):
         if value is not None:
             query = query.where(column == value)
@@ -332,8 +336,10 @@ def _events(conn: sa.Connection, alert_id: int) -> list[dict[str, Any]]:
     return [{"state": r.state, "by": r.by, "at": iso(r.at), "note": r.note} for r in rows]
 
 
-def get_alert(conn: sa.Connection, alert_id: int, *, admin: bool) -> dict[str, Any]:
-    row = conn.execute(_alert_query(admin).where(t.alerts.c.id == alert_id)).first()
+def get_alert(
+    conn: sa.Connection, alert_id: int, *, admin: bool, viewer: int | None = None
+) -> dict[str, Any]:
+    row = conn.execute(_alert_query(admin, viewer).where(t.alerts.c.id == alert_id)).first()
     if row is None:
         raise NotFound(f"no alert {alert_id}")
     return {**_alert_dict(row), "history": _events(conn, alert_id)}
@@ -346,7 +352,7 @@ def set_state(
         raise BadQuery(f"state: {state!r} is not one of {', '.join(STATES)}")
     at = to_db(now())
     with conn.begin():
-        exists = conn.execute(_alert_query(admin).where(t.alerts.c.id == alert_id)).first()
+        exists = conn.execute(_alert_query(admin, None).where(t.alerts.c.id == alert_id)).first()
         if exists is None:
             raise NotFound(f"no alert {alert_id}")
         conn.execute(
@@ -368,13 +374,16 @@ def list_groups(
     admin: bool,
     cursor: str | None,
     limit: int,
+    viewer: int | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Groups newest first, each with its (visible) alerts; groups with none are left out."""
     g, a, m = t.alert_groups, t.alerts, t.machines
-    visible = sa.select(a.c.group_id).join(m, m.c.id == a.c.machine_id)
-    if not admin:
-        visible = visible.where(m.c.approved.is_(True))
-    query = sa.select(g).where(g.c.id.in_(visible))
+    seen = (
+        sa.select(a.c.group_id)
+        .join(m, m.c.id == a.c.machine_id)
+        .where(visible(m, admin=admin, viewer=viewer))
+    )
+    query = sa.select(g).where(g.c.id.in_(seen))
     for column, value in ((g.c.project, project), (g.c.branch, branch)):
         if value is not None:
             query = query.where(column == value)
@@ -388,7 +397,7 @@ def list_groups(
     members: dict[int, list[dict[str, Any]]] = {row.id: [] for row in page}
     if page:
         alert_rows = conn.execute(
-            _alert_query(admin).where(a.c.group_id.in_(list(members))).order_by(a.c.id)
+            _alert_query(admin, viewer).where(a.c.group_id.in_(list(members))).order_by(a.c.id)
         ).all()
         for row in alert_rows:
             members[row.group_id].append(_alert_dict(row))
@@ -415,12 +424,14 @@ def group_dict(row: Any, members: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def get_group(conn: sa.Connection, group_id: int, *, admin: bool) -> dict[str, Any]:
+def get_group(
+    conn: sa.Connection, group_id: int, *, admin: bool, viewer: int | None = None
+) -> dict[str, Any]:
     row = conn.execute(sa.select(t.alert_groups).where(t.alert_groups.c.id == group_id)).first()
     if row is None:
         raise NotFound(f"no alert group {group_id}")
     alert_rows = conn.execute(
-        _alert_query(admin).where(t.alerts.c.group_id == group_id).order_by(t.alerts.c.id)
+        _alert_query(admin, viewer).where(t.alerts.c.group_id == group_id).order_by(t.alerts.c.id)
     ).all()
     if not alert_rows:
         raise NotFound(f"no alert group {group_id}")

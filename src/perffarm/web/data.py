@@ -23,8 +23,8 @@ from perffarm.analysis.changepoint import detect
 from perffarm.analysis.compare import compare_runs
 from perffarm.gcpause import collector_paused
 from perffarm.model import Direction, Result
+from perffarm.server import alerts, queries
 from perffarm.server import machines as machines_module
-from perffarm.server import queries
 from perffarm.server.db import tables as t
 from perffarm.server.timeutil import utc
 
@@ -68,17 +68,20 @@ def projects(
 
 
 def open_alerts(
-    conn: sa.Connection, *, admin: bool, limit: int = 20
-) -> list[dict[str, Any]] | None:
-    """Alerts not dealt with yet (new or acknowledged), newest first; None without alerts."""
-    try:
-        from perffarm.server import alerts
-    except ImportError:  # a server built before alerts (issue 6): the page says so
-        return None
+    conn: sa.Connection, *, admin: bool, viewer: int | None = None, limit: int = 20
+) -> list[dict[str, Any]]:
+    """Alerts not dealt with yet (new or acknowledged), newest first."""
     found = []
     for state in ("new", "acknowledged"):
         items, _ = alerts.list_alerts(
-            conn, project=None, state=state, branch=None, admin=admin, cursor=None, limit=limit
+            conn,
+            project=None,
+            state=state,
+            branch=None,
+            admin=admin,
+            cursor=None,
+            limit=limit,
+            viewer=viewer,
         )
         found += items
     found.sort(key=lambda alert: alert["id"], reverse=True)
@@ -93,7 +96,7 @@ def home(conn: sa.Connection, *, admin: bool, viewer: int | None = None) -> dict
         "projects": projects(conn, admin=admin, viewer=viewer),
         "latest_runs": [run.model_dump(mode="json") for run in runs],
         "machines": machines_list(conn, admin=admin, viewer=viewer)["machines"],
-        "alerts": open_alerts(conn, admin=admin),
+        "alerts": open_alerts(conn, admin=admin, viewer=viewer),
     }
 
 
@@ -822,31 +825,29 @@ def _with_alerts(
 ) -> list[dict[str, Any]]:
     """Each line's open alerts beside its change points, read fresh: the detector raises
     alerts in the background, after the points they are about were stored."""
-    alerts = getattr(t, "alerts", None)  # the alerts table comes with issue 6
+    a = t.alerts
     answer = []
     for line in lines:
-        found: list[dict[str, Any]] = []
-        if alerts is not None:
-            query = sa.select(
-                alerts.c.id,
-                alerts.c.kind,
-                alerts.c.magnitude,
-                alerts.c.state,
-                alerts.c.run_after,
-                alerts.c.commit_after,
-                _epoch(conn, alerts.c.commit_time_after).label("t"),
-            ).where(
-                alerts.c.series_id.in_(line["series_ids"]),
-                alerts.c.state.in_(("new", "acknowledged")),
+        query = sa.select(
+            a.c.id,
+            a.c.kind,
+            a.c.magnitude,
+            a.c.state,
+            a.c.run_after,
+            a.c.commit_after,
+            _epoch(conn, a.c.commit_time_after).label("t"),
+        ).where(
+            a.c.series_id.in_(line["series_ids"]),
+            a.c.state.in_(("new", "acknowledged")),
+        )
+        if line["machine_id"] is not None:
+            query = query.where(a.c.machine_id == line["machine_id"])
+        if not admin:
+            visible = sa.select(t.machines.c.id).where(
+                queries.visible(t.machines, admin=admin, viewer=viewer)
             )
-            if line["machine_id"] is not None:
-                query = query.where(alerts.c.machine_id == line["machine_id"])
-            if not admin:
-                visible = sa.select(t.machines.c.id).where(
-                    queries.visible(t.machines, admin=admin, viewer=viewer)
-                )
-                query = query.where(alerts.c.machine_id.in_(visible.scalar_subquery()))
-            found = [dict(row._mapping) for row in conn.execute(query.order_by(alerts.c.id))]
+            query = query.where(a.c.machine_id.in_(visible.scalar_subquery()))
+        found = [dict(row._mapping) for row in conn.execute(query.order_by(a.c.id))]
         answer.append({**line, "alerts": found})
     return answer
 

@@ -148,7 +148,7 @@ def home_page(
 
 @twins.get("/home")
 def home_twin(who: Caller = Depends(caller), conn: sa.Connection = Depends(connection)) -> Response:
-    """The home page's data: projects, latest runs, machines, open alerts (null: no alerts)."""
+    """The home page's data: projects, latest runs, machines, open alerts."""
     return _json(data.home(conn, admin=who.admin, viewer=_viewer(who)))
 
 

@@ -62,6 +62,11 @@ def _who(who: Caller) -> str:
     )
 
 
+def _viewer(who: Caller) -> int | None:
+    """The signed-in user, who also sees the alerts of their own machines before approval."""
+    return who.user.id if who.user else None
+
+
 def _bad(exc: Exception) -> HTTPException:
     status = 404 if isinstance(exc, queries.NotFound) else 422
     return HTTPException(status, str(exc.args[0]) if exc.args else str(exc))
@@ -87,6 +92,7 @@ def list_alerts(
             admin=who.admin,
             cursor=cursor,
             limit=limit,
+            viewer=_viewer(who),
         )
     except queries.BadQuery as exc:
         raise _bad(exc) from None
@@ -107,7 +113,7 @@ def get_alert(
 ) -> dict[str, Any]:
     """One alert with its history of states (who, when, note)."""
     try:
-        return alerts.get_alert(conn, alert_id, admin=who.admin)
+        return alerts.get_alert(conn, alert_id, admin=who.admin, viewer=_viewer(who))
     except queries.NotFound as exc:
         raise _bad(exc) from None
 
@@ -141,7 +147,13 @@ def list_groups(
     """Alerts grouped by (project, branch, commit range), newest group first."""
     try:
         items, next_cursor = alerts.list_groups(
-            conn, project=project, branch=branch, admin=who.admin, cursor=cursor, limit=limit
+            conn,
+            project=project,
+            branch=branch,
+            admin=who.admin,
+            cursor=cursor,
+            limit=limit,
+            viewer=_viewer(who),
         )
     except queries.BadQuery as exc:
         raise _bad(exc) from None
@@ -155,7 +167,7 @@ def get_group(
     conn: sa.Connection = Depends(connection),
 ) -> dict[str, Any]:
     try:
-        return alerts.get_group(conn, group_id, admin=who.admin)
+        return alerts.get_group(conn, group_id, admin=who.admin, viewer=_viewer(who))
     except queries.NotFound as exc:
         raise _bad(exc) from None
 

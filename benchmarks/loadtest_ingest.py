@@ -10,8 +10,10 @@ free local port, once per database, and drives it over real HTTP:
   driven by wrk (with a Lua script for the PUT body) when it is installed, else by a
   keep-alive client on raw sockets; the output says which.
 
-Besides the rates, it prints the CPU seconds the server process used: on a shared machine
-the wall-clock rate moves with the neighbours' load, the CPU per datapoint much less.
+Then it finishes the test (the summary over every datapoint, and ``{id}.json``) and
+prints how long that took. Besides the rates, it prints the CPU seconds the server process
+used: on a shared machine the wall-clock rate moves with the neighbours' load, the CPU per
+datapoint much less.
 
 Example: python benchmarks/loadtest_ingest.py --postgres postgresql://postgres@127.0.0.1/bench
          python benchmarks/loadtest_ingest.py --quick
@@ -271,6 +273,19 @@ def bench(database: str, label: str, args: argparse.Namespace) -> None:
                     f"requests/s, p99 {put['p99']}; server CPU {cpu:.2f} s; client: "
                     f"{put['client']}"
                 )
+            # Finishing computes the summary over every datapoint and writes {id}.json.
+            total = httpx.get(f"{server.url}/api/v1/loadtests/{test_id}").json()["datapoints"]
+            started = time.perf_counter()
+            finished = httpx.post(
+                f"{server.url}/api/v1/loadtests/{test_id}/finish", headers=AUTH, timeout=600
+            )
+            finished.raise_for_status()
+            seconds = time.perf_counter() - started
+            written = Path(tmp, f"{test_id}.json").stat().st_size
+            print(
+                f"{label} finish: summary of {total:,} datapoints and {{id}}.json "
+                f"({written / 1e6:,.0f} MB) written in {seconds:.2f} s"
+            )
         finally:
             server.stop()
 

@@ -209,15 +209,65 @@ def test_chunk_ids_follow_commit_order_on_postgresql(postgres_url: str, tmp_path
         def batch(sequence: int) -> lt.ParsedBatch:
             return lt.parse_batch(json.dumps(_batch("w", sequence, peers=3)).encode())
 
-        with store.engine.begin() as open_transaction:  # a writer between insert and commit
-            lt._chunk_order_lock(open_transaction, "ordered")
+        # Another writer (a second server process, say) between its insert and its commit.
+        with store.engine.begin() as open_transaction:
+            codec, blob = lt.encode_chunk(b'[{"peerId":"first","timestamp":5,"metrics":{}}]')
+            lt.insert_chunks(
+                open_transaction,
+                [
+                    {
+                        "test_id": "ordered",
+                        "worker": "other-writer",
+                        "incarnation": "i",
+                        "sequence": 0,
+                        "first_timestamp": 5,
+                        "last_timestamp": 5,
+                        "count": 1,
+                        "codec": codec,
+                        "data": blob,
+                    }
+                ],
+            )
             same_test = pool.submit(store.add_batch, "ordered", batch(1))
             assert pool.submit(store.add_batch, "other", batch(1)).result(timeout=30) == (3, False)
             time.sleep(0.5)
             assert not same_test.done()
         assert same_test.result(timeout=30) == (3, False)
         stored = client.get("/api/v1/loadtests/ordered/datapoints", params={"after": 0}).json()
-        assert [p["peerId"] for p in stored["datapoints"]] == ["w-0", "w-1", "w-2"]
+        assert [p["peerId"] for p in stored["datapoints"]] == ["first", "w-0", "w-1", "w-2"]
+
+
+@pytest.mark.postgres
+def test_single_puts_after_a_lost_database_connection(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The group writer's own PostgreSQL connection, cut as by a database restart: found
+    cut while busy, that group is a 503 (retry later) and the next one gets a new
+    connection; found cut after being idle, it is replaced before use."""
+    app = create_app(Settings(database=postgres_url, admin_token=ADMIN))
+
+    def cut_connections() -> None:
+        with app.state.engine.connect() as conn:
+            cut = conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).all()
+        assert cut, "the writer's connection was not found"
+
+    with TestClient(app) as client:
+        client.post("/test/cut", json={"started": True})
+        assert client.put("/test/cut/peer/a/metrics", json={"sent": 1}).status_code == 200
+        cut_connections()
+        refused = client.put("/test/cut/peer/a/metrics", json={"sent": 100})
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+        assert client.put("/test/cut/peer/a/metrics", json={"sent": 2}).status_code == 200
+        monkeypatch.setattr(lt._PostgresChunkWriter, "IDLE_CHECK", 0.0)
+        cut_connections()
+        assert client.put("/test/cut/peer/a/metrics", json={"sent": 4}).status_code == 200
+        summary = client.get("/api/v1/loadtests/cut/summary").json()
+        assert summary["metrics"]["sent"]["sum"] == 7
 
 
 def test_the_fast_put_answers_like_the_ordinary_way(client: TestClient) -> None:

@@ -47,7 +47,11 @@ def _git(*args: str, cwd: Path) -> str:
     }
     return subprocess.run(
         ["git", "-c", "init.defaultBranch=main", *args],
-        cwd=cwd, env=env, check=True, capture_output=True, text=True,
+        cwd=cwd,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
 
 
@@ -90,8 +94,11 @@ def _config(upstream: Upstream, branches: list[str] | None = None, **extra) -> B
             "repository": str(upstream.bare),
             "branches": branches or ["main", "feature"],
             "steps": [
-                {"name": "configure", "run": "echo configuring $STAGE in $(pwd)",
-                 "env": {"STAGE": "configure-stage"}},
+                {
+                    "name": "configure",
+                    "run": "echo configuring $STAGE in $(pwd)",
+                    "env": {"STAGE": "configure-stage"},
+                },
                 {"name": "build", "run": "./build.sh {{ build.prefix }}"},
                 {"name": "install", "run": "test -x {{ build.prefix }}/bin/tool && echo installed"},
             ],
@@ -109,8 +116,9 @@ def test_good_branch_builds_and_failing_branch_keeps_its_logs(
     assert list(heads) == ["main", "feature"]
 
     seen: list[tuple[str, bool]] = []
-    good = run_build(config, workspace, "main",
-                     on_step=lambda step, done: seen.append((step.name, done)))
+    good = run_build(
+        config, workspace, "main", on_step=lambda step, done: seen.append((step.name, done))
+    )
     assert good.succeeded and good.build.succeeded
     assert [s.name for s in good.build.steps] == ["checkout", "configure", "build", "install"]
     assert all(s.exit_status == 0 and s.seconds is not None for s in good.build.steps)
@@ -195,12 +203,19 @@ def test_checkout_is_clean_and_follows_the_branch(upstream: Upstream, tmp_path: 
 
 
 def test_step_timeout_kills_the_whole_process_group(upstream: Upstream, tmp_path: Path) -> None:
-    config = BuildConfig.model_validate({
-        "repository": str(upstream.bare),
-        "branches": ["main"],
-        "steps": [{"name": "hang", "timeout": 1,
-                   "run": "sleep 600 & echo $! > child.pid; echo started; wait"}],
-    })
+    config = BuildConfig.model_validate(
+        {
+            "repository": str(upstream.bare),
+            "branches": ["main"],
+            "steps": [
+                {
+                    "name": "hang",
+                    "timeout": 1,
+                    "run": "sleep 600 & echo $! > child.pid; echo started; wait",
+                }
+            ],
+        }
+    )
     workspace = BuildWorkspace(tmp_path / "farm")
     outcome = run_build(config, workspace, "main")
     assert not outcome.succeeded
@@ -213,12 +228,14 @@ def test_step_timeout_kills_the_whole_process_group(upstream: Upstream, tmp_path
 
 
 def test_render_fills_placeholders_and_build_variables(upstream: Upstream, tmp_path: Path) -> None:
-    config = BuildConfig.model_validate({
-        "repository": str(upstream.bare),
-        "branches": ["main"],
-        "env": {"TOKEN": "{{ secure.token }}"},
-        "steps": [{"name": "show", "run": "echo prefix={{ build.prefix }} token=$TOKEN"}],
-    })
+    config = BuildConfig.model_validate(
+        {
+            "repository": str(upstream.bare),
+            "branches": ["main"],
+            "env": {"TOKEN": "{{ secure.token }}"},
+            "steps": [{"name": "show", "run": "echo prefix={{ build.prefix }} token=$TOKEN"}],
+        }
+    )
     workspace = BuildWorkspace(tmp_path / "farm")
     variables = build_variables(config, workspace, "main")
     assert set(variables["build"]) >= {"prefix", "source_dir", "branch", "directory"}
@@ -243,28 +260,42 @@ def test_config_errors_are_clear() -> None:
     with pytest.raises(ValidationError, match="branchs"):
         BuildConfig.model_validate({"repository": "x", "branchs": ["main"], "steps": []})
     with pytest.raises(ValidationError, match="repeated: make"):
-        BuildConfig.model_validate({
-            "repository": "x", "branches": ["main"],
-            "steps": [{"name": "make", "run": "make"}, {"name": "make", "run": "make install"}],
-        })
+        BuildConfig.model_validate(
+            {
+                "repository": "x",
+                "branches": ["main"],
+                "steps": [{"name": "make", "run": "make"}, {"name": "make", "run": "make install"}],
+            }
+        )
     with pytest.raises(ValidationError, match="letters, digits"):
-        BuildConfig.model_validate({
-            "repository": "x", "branches": "main", "steps": [{"name": "a b", "run": "true"}],
-        })
+        BuildConfig.model_validate(
+            {
+                "repository": "x",
+                "branches": "main",
+                "steps": [{"name": "a b", "run": "true"}],
+            }
+        )
     with pytest.raises(ValidationError, match="reserved"):
-        BuildConfig.model_validate({
-            "repository": "x", "branches": "main", "steps": [{"name": "checkout", "run": "x"}],
-        })
+        BuildConfig.model_validate(
+            {
+                "repository": "x",
+                "branches": "main",
+                "steps": [{"name": "checkout", "run": "x"}],
+            }
+        )
     assert BuildConfig.model_validate(
         {"repository": "x", "branches": "main", "steps": [{"name": "b", "run": "make"}]}
     ).branches == ["main"]
 
 
 def test_unknown_repository_is_a_build_error(tmp_path: Path) -> None:
-    config = BuildConfig.model_validate({
-        "repository": str(tmp_path / "missing.git"), "branches": ["main"],
-        "steps": [{"name": "b", "run": "true"}],
-    })
+    config = BuildConfig.model_validate(
+        {
+            "repository": str(tmp_path / "missing.git"),
+            "branches": ["main"],
+            "steps": [{"name": "b", "run": "true"}],
+        }
+    )
     workspace = BuildWorkspace(tmp_path / "farm")
     with pytest.raises(BuildError, match="git clone"):
         workspace.resolve_branches(config)
@@ -285,11 +316,13 @@ def _wait_dead(pid: int, timeout: float = 10) -> bool:
 
 
 def test_ctrl_c_during_a_step_kills_it(upstream: Upstream, tmp_path: Path) -> None:
-    config = BuildConfig.model_validate({
-        "repository": str(upstream.bare),
-        "branches": ["main"],
-        "steps": [{"name": "long", "run": "sleep 600 & echo $! > child.pid; wait"}],
-    })
+    config = BuildConfig.model_validate(
+        {
+            "repository": str(upstream.bare),
+            "branches": ["main"],
+            "steps": [{"name": "long", "run": "sleep 600 & echo $! > child.pid; wait"}],
+        }
+    )
     workspace = BuildWorkspace(tmp_path / "farm")
     workspace.resolve_branches(config)
     pid_file = workspace.source_dir(config.repository, "main") / "child.pid"
@@ -308,9 +341,7 @@ def test_ctrl_c_during_a_step_kills_it(upstream: Upstream, tmp_path: Path) -> No
     assert _wait_dead(int(pid_file.read_text()))
 
 
-def test_building_an_unknown_commit_is_an_error(
-    upstream: Upstream, tmp_path: Path
-) -> None:
+def test_building_an_unknown_commit_is_an_error(upstream: Upstream, tmp_path: Path) -> None:
     config = _config(upstream, ["main"])
     workspace = BuildWorkspace(tmp_path / "farm")
     heads = workspace.resolve_branches(config)

@@ -128,14 +128,15 @@ def test_read_write_and_read_only(tmp_path: Path) -> None:
         assert by_metric["latency_stddev"].samples[0] >= 0
         assert by_metric["failed_transactions"].samples == [0.0]
         statements = [
-            r for r in results
-            if r.metric == "statement_latency" and r.params["mode"] == mode
+            r for r in results if r.metric == "statement_latency" and r.params["mode"] == mode
         ]
         assert any("pgbench_accounts" in str(r.params["statement"]) for r in statements)
         assert all(len(r.samples) == 1 and r.unit == "s" for r in statements)
-        series = [s for s in experiment.series if s.name == (
-            f"pgbench.tps{{mode={mode},clients=1,jobs=1,repetition=1}}"
-        )]
+        series = [
+            s
+            for s in experiment.series
+            if s.name == (f"pgbench.tps{{mode={mode},clients=1,jobs=1,repetition=1}}")
+        ]
         assert len(series) == 1 and len(series[0].values) >= 1
         assert all(value > 0 for value in series[0].values)
     assert len([r for r in results if r.metric == "statement_latency"]) == 11 + 2
@@ -214,7 +215,9 @@ def test_cluster_is_removed_when_its_process_gets_sigterm(tmp_path: Path) -> Non
         """
     )
     proc = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     try:
@@ -235,8 +238,12 @@ def test_private_cluster_is_isolated() -> None:
     with PrivateCluster(settings={"work_mem": "8MB", "jit": False}) as cluster:
         conn = cluster.connection()
         assert conn.host == str(cluster.socket_dir) and conn.port != 5432
-        rows = dict(cluster.psql("SELECT name, setting FROM pg_settings WHERE name IN "
-                                 "('listen_addresses', 'data_directory', 'jit')"))
+        rows = dict(
+            cluster.psql(
+                "SELECT name, setting FROM pg_settings WHERE name IN "
+                "('listen_addresses', 'data_directory', 'jit')"
+            )
+        )
         assert rows["listen_addresses"] == ""  # no TCP at all
         assert rows["data_directory"] == str(cluster.data_dir)
         assert rows["jit"] == "off"
@@ -281,7 +288,9 @@ def test_clusters_of_a_killed_process_are_reaped() -> None:
         """
     )
     proc = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     try:

@@ -160,8 +160,13 @@ def git(*args: str, cwd: Path | None = None, timeout: float = GIT_TIMEOUT) -> st
     """Run git; its stdout, or BuildError with git's message."""
     try:
         proc = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-            env=_git_env(), stdin=subprocess.DEVNULL,
+            ["git", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=_git_env(),
+            stdin=subprocess.DEVNULL,
         )
     except FileNotFoundError:
         raise BuildError("git is not installed (builds need the git command line)") from None
@@ -221,7 +226,9 @@ class BuildWorkspace:
         if not (mirror / "HEAD").exists():
             raise BuildError(f"no mirror of {repository} yet (call update first)")
         out = git(
-            "for-each-ref", "--format=%(refname:lstrip=2)%00%(objectname)", "refs/heads/",
+            "for-each-ref",
+            "--format=%(refname:lstrip=2)%00%(objectname)",
+            "refs/heads/",
             cwd=mirror,
         )
         heads: dict[str, str] = {}
@@ -262,7 +269,11 @@ class BuildWorkspace:
     def commit_info(self, repository: str, commit: str, branch: str | None = None) -> Source:
         """The run document's ``source`` for a commit of the mirror."""
         out = git(
-            "show", "-s", "--format=%H%x00%cI%x00%s", commit, "--",
+            "show",
+            "-s",
+            "--format=%H%x00%cI%x00%s",
+            commit,
+            "--",
             cwd=self.mirror_dir(repository),
         )
         full, committed, subject = [*out.rstrip("\n").split("\0"), "", "", ""][:3]
@@ -430,15 +441,19 @@ def run_build(
         log_path = log_dir / log_name
         started = time.monotonic()
         step.exit_status = _run_step(
-            command, cwd=outcome.source_dir, env=env, log_path=log_path,
+            command,
+            cwd=outcome.source_dir,
+            env=env,
+            log_path=log_path,
             timeout=step_config.timeout,
         )
         step.seconds = round(time.monotonic() - started, 6)
         _finish_step(outcome, step, log_path, f"build/{log_name}", on_step)
         if step.exit_status != 0:
             return _failed(
-                outcome, f"build step {step_config.name!r} failed with exit status "
-                f"{step.exit_status} (log: build/{log_name})"
+                outcome,
+                f"build step {step_config.name!r} failed with exit status "
+                f"{step.exit_status} (log: build/{log_name})",
             )
     return outcome
 
@@ -479,8 +494,13 @@ def _run_step(
         log.write(f"$ {command}\n".encode())
         log.flush()
         proc = subprocess.Popen(
-            ["/bin/sh", "-c", command], cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            ["/bin/sh", "-c", command],
+            cwd=cwd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             status = proc.wait(timeout=timeout)

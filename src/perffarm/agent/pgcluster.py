@@ -278,8 +278,10 @@ class PrivateCluster:
         self._run(
             [
                 str(self.bin_dir / "initdb"),
-                "-D", str(self.data_dir),
-                "-U", self.superuser,
+                "-D",
+                str(self.data_dir),
+                "-U",
+                self.superuser,
                 "--auth=trust",
                 "--encoding=UTF8",
                 "--locale=C",
@@ -311,9 +313,13 @@ class PrivateCluster:
         self._run(
             [
                 str(self.bin_dir / "pg_ctl"),
-                "-D", str(self.data_dir),
-                "-l", str(self.log_file),
-                "-w", "-t", str(int(self.start_timeout)),
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_file),
+                "-w",
+                "-t",
+                str(int(self.start_timeout)),
                 "start",
             ],
             what="pg_ctl start",
@@ -347,8 +353,17 @@ class PrivateCluster:
         for mode, timeout in (("fast", 60), ("immediate", 30)):
             try:
                 self._run(
-                    [str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w",
-                     "-t", str(timeout), "stop"],
+                    [
+                        str(self.bin_dir / "pg_ctl"),
+                        "-D",
+                        str(self.data_dir),
+                        "-m",
+                        mode,
+                        "-w",
+                        "-t",
+                        str(timeout),
+                        "stop",
+                    ],
                     what=f"pg_ctl stop -m {mode}",
                     timeout=timeout + 10,
                 )
@@ -374,9 +389,26 @@ class PrivateCluster:
         """Run SQL through psql; rows of text fields (no header)."""
         conn = self.connection(dbname)
         proc = subprocess.run(
-            [str(self.bin_dir / "psql"), "-X", "-q", "-A", "-t", "-F", _FIELD_SEP,
-             "-v", "ON_ERROR_STOP=1", *conn.pg_args(), "-d", conn.dbname, "-c", sql],
-            capture_output=True, text=True, timeout=120, env=self.client_env(),
+            [
+                str(self.bin_dir / "psql"),
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-F",
+                _FIELD_SEP,
+                "-v",
+                "ON_ERROR_STOP=1",
+                *conn.pg_args(),
+                "-d",
+                conn.dbname,
+                "-c",
+                sql,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=self.client_env(),
         )
         if proc.returncode != 0:
             raise ClusterError(f"psql failed ({proc.returncode}): {proc.stderr.strip()}")
@@ -454,8 +486,14 @@ class PrivateCluster:
             return argv
         setpriv = shutil.which("setpriv")
         if setpriv:
-            return [setpriv, f"--reuid={self._user.pw_uid}", f"--regid={self._user.pw_gid}",
-                    "--clear-groups", "--", *argv]
+            return [
+                setpriv,
+                f"--reuid={self._user.pw_uid}",
+                f"--regid={self._user.pw_gid}",
+                "--clear-groups",
+                "--",
+                *argv,
+            ]
         runuser = shutil.which("runuser")
         if runuser:
             return [runuser, "-u", self._user.pw_name, "--", *argv]
@@ -469,7 +507,11 @@ class PrivateCluster:
             env["USER"] = env["LOGNAME"] = self._user.pw_name
         try:
             proc = subprocess.run(
-                self._wrap(argv), capture_output=True, text=True, timeout=timeout, env=env,
+                self._wrap(argv),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env=env,
                 cwd=str(self.base) if self.base else None,
                 # A Ctrl-C at the terminal must not kill pg_ctl half-way: stop() runs it
                 # deliberately afterwards.

@@ -101,7 +101,7 @@ class PgbenchOptions(MeasurementOptions):
         for mode in modes:
             if mode in BUILTIN_MODES:
                 continue
-            if mode.startswith(SCRIPT_PREFIX) and mode[len(SCRIPT_PREFIX):].strip():
+            if mode.startswith(SCRIPT_PREFIX) and mode[len(SCRIPT_PREFIX) :].strip():
                 continue
             raise ValueError(
                 f"unknown mode {mode!r}: use read-write, read-only, simple-update or "
@@ -171,7 +171,11 @@ def run_client(
     """
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
             start_new_session=True,
         )
         stopped = False
@@ -243,7 +247,7 @@ class PgbenchMeasurement(Measurement):
         for mode in self.options.modes:
             if not mode.startswith(SCRIPT_PREFIX):
                 continue
-            path = Path(self.context.expand(mode[len(SCRIPT_PREFIX):].strip())).expanduser()
+            path = Path(self.context.expand(mode[len(SCRIPT_PREFIX) :].strip())).expanduser()
             if not path.is_absolute():
                 path = self.context.suite_dir / path
             if not path.is_file():
@@ -257,11 +261,18 @@ class PgbenchMeasurement(Measurement):
         return [
             self._program("pgbench"),
             *conn.pg_args(),
-            "-T", str(duration),
-            "-c", str(combination.clients),
-            "-j", str(combination.jobs),
-            "-M", self.options.protocol,
-            "-r", "-P", "1", "--progress-timestamp",
+            "-T",
+            str(duration),
+            "-c",
+            str(combination.clients),
+            "-j",
+            str(combination.jobs),
+            "-M",
+            self.options.protocol,
+            "-r",
+            "-P",
+            "1",
+            "--progress-timestamp",
             *self._mode_args(combination.mode),
             *self.options.pgbench_options,
             conn.dbname,
@@ -286,8 +297,13 @@ class PgbenchMeasurement(Measurement):
         )
         conn = self.cluster.connection(self.database)
         argv = [
-            self._program("pgbench"), *conn.pg_args(), "-i", "-s", str(self.options.scale),
-            *self.options.init_options, conn.dbname,
+            self._program("pgbench"),
+            *conn.pg_args(),
+            "-i",
+            "-s",
+            str(self.options.scale),
+            *self.options.init_options,
+            conn.dbname,
         ]
         status, output, stopped = run_client(
             argv, env=self.cluster.client_env(), timeout=None, stop_event=self.context.stop_event
@@ -339,7 +355,8 @@ class PgbenchMeasurement(Measurement):
         assert self.cluster is not None
         duration = (
             self.options.warmup_duration or self.options.duration
-            if warmup else self.options.duration
+            if warmup
+            else self.options.duration
         )
         started = time.time()
         status, output, stopped = run_client(
@@ -349,13 +366,16 @@ class PgbenchMeasurement(Measurement):
             stop_event=self.context.stop_event,
         )
         kind = "warmup" if warmup else "run"
-        experiment.add_attachment(
-            f"pgbench/{combination.slug()}-{kind}{repetition}.log", output
-        )
+        experiment.add_attachment(f"pgbench/{combination.slug()}-{kind}{repetition}.log", output)
         if stopped:
             return None
         return PgbenchRun(
-            combination, repetition, warmup, started, status, output,
+            combination,
+            repetition,
+            warmup,
+            started,
+            status,
+            output,
             parse_pgbench_output(output),
         )
 
@@ -385,20 +405,36 @@ class PgbenchMeasurement(Measurement):
         runs = [r for r in self._state.runs if r.report.has_summary and r.exit_status == 0]
         table = experiment.create_table(
             [
-                "mode", "clients", "jobs", "repetition", "warmup", "tps",
-                "latency_average_s", "latency_stddev_s", "failed_transactions",
-                "transactions", "initial_connection_time_s", "exit_status",
+                "mode",
+                "clients",
+                "jobs",
+                "repetition",
+                "warmup",
+                "tps",
+                "latency_average_s",
+                "latency_stddev_s",
+                "failed_transactions",
+                "transactions",
+                "initial_connection_time_s",
+                "exit_status",
             ],
             name=self.name,
         )
         for run in self._state.runs:
             report = run.report
             table.add(
-                run.combination.mode, run.combination.clients, run.combination.jobs,
-                run.repetition, run.warmup, report.tps,
-                ms_to_s(report.latency_average_ms), ms_to_s(report.latency_stddev_ms),
-                report.failed_transactions, report.transactions,
-                ms_to_s(report.initial_connection_time_ms), run.exit_status,
+                run.combination.mode,
+                run.combination.clients,
+                run.combination.jobs,
+                run.repetition,
+                run.warmup,
+                report.tps,
+                ms_to_s(report.latency_average_ms),
+                ms_to_s(report.latency_stddev_ms),
+                report.failed_transactions,
+                report.transactions,
+                ms_to_s(report.initial_connection_time_ms),
+                run.exit_status,
             )
         for combination in self.combinations():
             measured = [r for r in runs if r.combination == combination and not r.warmup]
@@ -413,14 +449,50 @@ class PgbenchMeasurement(Measurement):
             }
             if self.options.protocol != "simple":
                 params["protocol"] = self.options.protocol
-            self._add(experiment, "tps", measured, warm, lambda r: r.tps, "1/s",
-                      Direction.HIGHER, None, params)
-            self._add(experiment, "latency_average", measured, warm,
-                      lambda r: ms_to_s(r.latency_average_ms), "s", Direction.LOWER, "ms", params)
-            self._add(experiment, "latency_stddev", measured, warm,
-                      lambda r: ms_to_s(r.latency_stddev_ms), "s", Direction.LOWER, "ms", params)
-            self._add(experiment, "failed_transactions", measured, warm,
-                      lambda r: r.failed_transactions, "count", Direction.LOWER, None, params)
+            self._add(
+                experiment,
+                "tps",
+                measured,
+                warm,
+                lambda r: r.tps,
+                "1/s",
+                Direction.HIGHER,
+                None,
+                params,
+            )
+            self._add(
+                experiment,
+                "latency_average",
+                measured,
+                warm,
+                lambda r: ms_to_s(r.latency_average_ms),
+                "s",
+                Direction.LOWER,
+                "ms",
+                params,
+            )
+            self._add(
+                experiment,
+                "latency_stddev",
+                measured,
+                warm,
+                lambda r: ms_to_s(r.latency_stddev_ms),
+                "s",
+                Direction.LOWER,
+                "ms",
+                params,
+            )
+            self._add(
+                experiment,
+                "failed_transactions",
+                measured,
+                warm,
+                lambda r: r.failed_transactions,
+                "count",
+                Direction.LOWER,
+                None,
+                params,
+            )
             self._add_statements(experiment, measured, warm, params)
             for run in measured:
                 self._add_progress(experiment, run)
@@ -431,8 +503,13 @@ class PgbenchMeasurement(Measurement):
             return  # an older pgbench that does not print this quantity
         warm_samples = [v for v in (get(run.report) for run in warm) if v is not None]
         experiment.add_result(
-            metric, samples, unit=unit, direction=direction, params=params,
-            warmup_samples=warm_samples, original_unit=original,
+            metric,
+            samples,
+            unit=unit,
+            direction=direction,
+            params=params,
+            warmup_samples=warm_samples,
+            original_unit=original,
         )
 
     def _add_statements(self, experiment, measured, warm, params) -> None:
@@ -452,9 +529,13 @@ class PgbenchMeasurement(Measurement):
                 continue
             warm_samples = [v for v in (latency(run, key) for run in warm) if v is not None]
             experiment.add_result(
-                "statement_latency", samples, unit="s", direction=Direction.LOWER,
+                "statement_latency",
+                samples,
+                unit="s",
+                direction=Direction.LOWER,
                 params={**params, "statement": key[1], "statement_index": key[0]},
-                warmup_samples=warm_samples, original_unit="ms",
+                warmup_samples=warm_samples,
+                original_unit="ms",
             )
 
     def _add_progress(self, experiment: Experiment, run: PgbenchRun) -> None:
@@ -464,13 +545,12 @@ class PgbenchMeasurement(Measurement):
             return
         offset = 0.0 if report.progress_is_epoch else run.started
         name = f"{{{run.combination.label()},repetition={run.repetition}}}"
-        experiment.add_series(
-            f"pgbench.tps{name}", "1/s", [(offset + p.t, p.tps) for p in points]
-        )
+        experiment.add_series(f"pgbench.tps{name}", "1/s", [(offset + p.t, p.tps) for p in points])
         latencies = [p for p in points if p.latency_ms is not None and _finite(p.latency_ms)]
         if latencies:
             experiment.add_series(
-                f"pgbench.latency{name}", "s",
+                f"pgbench.latency{name}",
+                "s",
                 [(offset + p.t, ms_to_s(p.latency_ms)) for p in latencies],  # type: ignore[misc]
             )
 

@@ -48,8 +48,9 @@ def branches_of_interest(
         .order_by(latest.desc())
         .limit(500)
     ).all()
-    if not rows and not conn.execute(
-        sa.select(runs.c.id).where(runs.c.project == project).limit(1)
-    ).first():
+    if (
+        not rows
+        and not conn.execute(sa.select(runs.c.id).where(runs.c.project == project).limit(1)).first()
+    ):
         raise HTTPException(404, f"no runs of project {project!r}")
     return Branches(project=project, branches=[row.branch for row in rows], since=since)

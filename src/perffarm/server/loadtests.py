@@ -39,7 +39,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -372,13 +372,28 @@ _CHUNK_COLUMNS = (
     "codec",
     "data",
 )
-#: One chunk, inserted under its test's ordering lock in the same statement (one round trip).
-_ORDERED_CHUNK_INSERT = sa.text(
-    "INSERT INTO loadtest_chunks ({}) SELECT {} FROM "
-    "(SELECT pg_advisory_xact_lock(:lock_space, hashtext(:test_id))) AS ordered".format(
-        ", ".join(f'"{c}"' for c in _CHUNK_COLUMNS), ", ".join(f":{c}" for c in _CHUNK_COLUMNS)
+
+
+def _ordered_chunk_insert(param: Callable[[str], str]) -> str:
+    """The PostgreSQL statement of ``insert_chunks``: one chunk, inserted under its test's
+    ordering lock taken in the same statement (one round trip); ``param`` writes a
+    parameter in the driver's style."""
+    columns = ", ".join(f'"{c}"' for c in _CHUNK_COLUMNS)
+    values = ", ".join(param(c) for c in _CHUNK_COLUMNS)
+    lock = f"pg_advisory_xact_lock({param('lock_space')}, hashtext({param('test_id')}))"
+    return (
+        f"INSERT INTO loadtest_chunks ({columns}) SELECT {values} FROM (SELECT {lock}) AS ordered"
     )
-)
+
+
+_ORDERED_CHUNK_INSERT = sa.text(_ordered_chunk_insert(lambda name: f":{name}"))
+
+
+def _ordered_params(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows as parameters of the ordered insert. Sorted by test: every transaction takes
+    its locks in one order, so two writers cannot deadlock."""
+    ordered = sorted(rows, key=lambda row: row["test_id"])
+    return [{**row, "lock_space": _CHUNK_LOCK_SPACE} for row in ordered]
 
 
 def insert_chunks(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
@@ -393,11 +408,7 @@ def insert_chunks(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
     if conn.dialect.name != "postgresql":
         conn.execute(loadtest_chunks.insert(), rows)
         return
-    # Locks in one order (by test) in every transaction: two writers cannot deadlock.
-    ordered = sorted(rows, key=lambda row: row["test_id"])
-    conn.execute(
-        _ORDERED_CHUNK_INSERT, [{**row, "lock_space": _CHUNK_LOCK_SPACE} for row in ordered]
-    )
+    conn.execute(_ORDERED_CHUNK_INSERT, _ordered_params(rows))
 
 
 class GroupWriter:
@@ -508,13 +519,7 @@ class _PostgresChunkWriter:
     group's BEGIN, insert and COMMIT go out together in one pipelined round trip.
     """
 
-    #: ``insert_chunks``'s statement, in psycopg's parameter style.
-    SQL = (
-        "INSERT INTO loadtest_chunks ({}) SELECT {} FROM "
-        "(SELECT pg_advisory_xact_lock(%(lock_space)s, hashtext(%(test_id)s))) AS ordered"
-    ).format(
-        ", ".join(f'"{c}"' for c in _CHUNK_COLUMNS), ", ".join(f"%({c})s" for c in _CHUNK_COLUMNS)
-    )
+    SQL = _ordered_chunk_insert(lambda name: f"%({name})s")
     #: A connection idle this long is checked before use, as the pool's pre-ping would: a
     #: database restarted meanwhile costs a reconnect, not a failed group.
     IDLE_CHECK = 5.0
@@ -527,10 +532,7 @@ class _PostgresChunkWriter:
     async def store(self, rows: list[dict[str, Any]]) -> None:
         import psycopg
 
-        params = [
-            {**row, "lock_space": _CHUNK_LOCK_SPACE}
-            for row in sorted(rows, key=lambda row: row["test_id"])
-        ]
+        params = _ordered_params(rows)
         try:
             conn = await self._connection()
             async with conn.pipeline(), conn.transaction(), conn.cursor() as cursor:

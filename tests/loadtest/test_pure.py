@@ -40,6 +40,23 @@ def test_merged_sketches_equal_one_sketch_of_all_values() -> None:
         assert merged.quantile(q) == whole.quantile(q)
 
 
+def test_adding_many_values_at_once_builds_the_same_sketch() -> None:
+    """What a worker does with its period's latencies equals adding them one by one."""
+    rng = random.Random(11)
+    values = [rng.lognormvariate(2, 1.5) for _ in range(5_000)]
+    values += [0.0, 1e-7, -3.0, float("nan"), 1e-6, 250.0]
+    one_by_one, at_once = DDSketch(), DDSketch()
+    for value in values:
+        one_by_one.add(value)
+    at_once.add_many(values)
+    at_once.add_many([])
+    assert at_once.buckets == one_by_one.buckets
+    for figure in ("count", "zeros", "min", "max"):
+        assert getattr(at_once, figure) == getattr(one_by_one, figure)
+    assert at_once.sum == pytest.approx(one_by_one.sum, rel=1e-12)  # summed in another order
+    assert at_once.count == 5_004 and at_once.zeros == 3 and at_once.min == 0.0
+
+
 def test_thresholds_parse_and_judge() -> None:
     t = thr.parse("receivedPerSecond", "p(95) > 50")
     assert (t.aggregate, t.operator, t.value) == ("p95", ">", 50.0)

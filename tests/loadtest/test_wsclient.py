@@ -106,3 +106,31 @@ def test_the_relay_sends_to_the_others_in_the_room_only() -> None:
         await server.wait_closed()
 
     asyncio.run(main())
+
+
+def test_the_relay_writes_frames_that_arrive_together_at_once_and_in_order() -> None:
+    async def main() -> None:
+        port = free_port()
+        relay = Lighthouse()
+        server = await asyncio.get_running_loop().create_server(relay.protocol, "127.0.0.1", port)
+        inbox: list[bytes] = []
+        url = f"ws://127.0.0.1:{port}/?layer=l&room=r"
+        sender = await wsclient.connect(url, lambda m: None)
+        receiver = await wsclient.connect(url, inbox.append)
+        await asyncio.sleep(0.1)
+        burst = [b"message-%03d" % i for i in range(100)]
+        # One write of 100 frames: the relay reads them in one pass.
+        frames = b"".join(wsclient.frame(wsclient.OP_BINARY, m, masked=True) for m in burst)
+        sender._protocol.transport.write(frames)
+        for _ in range(50):
+            await asyncio.sleep(0.05)
+            if len(inbox) == len(burst):
+                break
+        assert inbox == burst
+        assert relay.relayed == 100 and relay.writes < 10
+        for ws in (sender, receiver):
+            await ws.close()
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(main())

@@ -13,7 +13,6 @@ import zlib
 from typing import Any
 
 from perffarm.loadtest.routines import EXPIRY, Step
-from perffarm.loadtest.sketch import DDSketch
 from perffarm.loadtest.stats import PeerStats
 
 HEADER = struct.Struct("!BIId")
@@ -36,7 +35,9 @@ class Peer:
         "step",
     )
 
-    def __init__(self, peer_id: str, layer: str, room: str, step: Step, latency: DDSketch) -> None:
+    def __init__(
+        self, peer_id: str, layer: str, room: str, step: Step, latency: list[float]
+    ) -> None:
         self.peer_id = peer_id
         self.layer = layer
         self.room = room
@@ -49,7 +50,8 @@ class Peer:
         self.connected = False
         #: Highest sequence seen per sender: a lower or equal one is a duplicate.
         self.last_seen: dict[int, int] = {}
-        #: Shared by the worker's peers: the worker sends one merged sketch per period.
+        #: Message latencies (ms) of this period, one list shared by the worker's peers: the
+        #: worker turns it into the period's sketch (``DDSketch.add_many``).
         self.latency = latency
 
     def send(self, kind: int, size: int) -> None:
@@ -62,20 +64,33 @@ class Peer:
         self.stats.sent(len(data))
 
     def on_message(self, data: bytes | str) -> None:
-        if isinstance(data, str) or len(data) < HEADER.size:
+        # Called for every message received (a hundred thousand a second in one worker):
+        # counters are updated in place and the latency is only collected here.
+        size = len(data)
+        if size < HEADER.size or isinstance(data, str):
             return
         kind, sender, sequence, sent_at = HEADER.unpack_from(data)
-        previous = self.last_seen.get(sender, 0)
-        duplicate = sequence <= previous
-        if not duplicate:
-            self.last_seen[sender] = sequence
+        stats = self.stats
+        counter = stats.received_counter
+        counter.count += 1
+        counter.bytes += size
+        counter = stats.all_counter
+        counter.count += 1
+        counter.bytes += size
+        if sequence <= self.last_seen.get(sender, 0):
+            counter = stats.duplicate_counter
+            counter.count += 1
+            counter.bytes += size
+            return
+        self.last_seen[sender] = sequence
         age = time.time() - sent_at
-        expired = age > EXPIRY.get(kind, 5.0)
-        self.stats.received(len(data), duplicate=duplicate, expired=expired)
-        if not duplicate:
-            ms = age * 1000
-            self.stats.latency(ms)
-            self.latency.add(ms)
+        counter = stats.expired_counter if age > EXPIRY.get(kind, 5.0) else stats.relevant_counter
+        counter.count += 1
+        counter.bytes += size
+        ms = age * 1000
+        stats.latency_sum += ms
+        stats.latency_count += 1
+        self.latency.append(ms)
 
     def snapshot(self, seconds: float) -> dict[str, Any]:
         return self.stats.snapshot(

@@ -9,8 +9,10 @@ have built from all the values, which averaging per-worker percentiles never is.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
+
+import numpy as np
 
 DEFAULT_ACCURACY = 0.01
 #: Values at or below this go to the zero bucket (latencies are in ms: 1 ns).
@@ -50,6 +52,28 @@ class DDSketch:
     def extend(self, values: Iterable[float]) -> None:
         for value in values:
             self.add(value)
+
+    def add_many(self, values: Sequence[float]) -> None:
+        """Add many values at once (numpy): what ``add`` would give for each, in a fraction
+        of the time. A worker's peers collect their latencies in a list, and the period's
+        sketch is built from it once."""
+        data = np.asarray(values, dtype=np.float64)
+        data = data[data >= 0]  # negative (disagreeing clocks) and NaN carry nothing
+        if not data.size:
+            return
+        self.count += int(data.size)
+        self.sum += float(data.sum())
+        self.min = min(self.min, float(data.min()))
+        self.max = max(self.max, float(data.max()))
+        positive = data[data > MIN_VALUE]
+        self.zeros += int(data.size - positive.size)
+        if positive.size:
+            indices, counts = np.unique(
+                np.ceil(np.log(positive) / self._gamma_log).astype(np.int64), return_counts=True
+            )
+            buckets = self.buckets
+            for index, count in zip(indices.tolist(), counts.tolist(), strict=True):
+                buckets[index] = buckets.get(index, 0) + count
 
     def merge(self, other: DDSketch) -> None:
         if other.accuracy != self.accuracy:

@@ -62,30 +62,33 @@ def read_frames(buffer: bytearray) -> list[tuple[int, int, bytes]]:
     frames = []
     position = 0
     size = len(buffer)
-    while size - position >= 2:
-        first, second = buffer[position], buffer[position + 1]
-        length = second & 0x7F
-        header = 2
-        if length == 126:
-            if size - position < 4:
+    # Slices of a view are not copies: each payload is copied once, from the view.
+    with memoryview(buffer) as data:
+        while size - position >= 2:
+            first, second = data[position], data[position + 1]
+            length = second & 0x7F
+            header = 2
+            if length == 126:
+                if size - position < 4:
+                    break
+                length = struct.unpack_from("!H", data, position + 2)[0]
+                header = 4
+            elif length == 127:
+                if size - position < 10:
+                    break
+                length = struct.unpack_from("!Q", data, position + 2)[0]
+                header = 10
+            masked = second & 0x80
+            if masked:
+                header += 4
+            end = position + header + length
+            if end > size:
                 break
-            length = struct.unpack_from("!H", buffer, position + 2)[0]
-            header = 4
-        elif length == 127:
-            if size - position < 10:
-                break
-            length = struct.unpack_from("!Q", buffer, position + 2)[0]
-            header = 10
-        masked = second & 0x80
-        if masked:
-            header += 4
-        if size - position < header + length:
-            break
-        payload = bytes(buffer[position + header : position + header + length])
-        if masked:
-            payload = _mask(payload, bytes(buffer[position + header - 4 : position + header]))
-        position += header + length
-        frames.append((first & 0x80, first & 0x0F, payload))
+            payload = bytes(data[position + header : end])
+            if masked:
+                payload = _mask(payload, bytes(data[position + header - 4 : position + header]))
+            position = end
+            frames.append((first & 0x80, first & 0x0F, payload))
     del buffer[:position]
     return frames
 
@@ -151,8 +154,13 @@ class _Protocol(asyncio.Protocol):
             self.transport.close()
 
     def _frames(self) -> None:
+        on_message = self.on_message
         for fin, opcode, payload in read_frames(self.buffer):
-            self._frame(fin, opcode, payload)
+            # A whole binary message, the common case, goes straight to the peer.
+            if fin and opcode == OP_BINARY and not self.fragments:
+                on_message(payload)
+            else:
+                self._frame(fin, opcode, payload)
 
     def _frame(self, fin: int, opcode: int, payload: bytes) -> None:
         if opcode in (OP_TEXT, OP_BINARY, OP_CONT):

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import random
+import time
 
 import numpy as np
 import pytest
 
+from perffarm.loadtest import routines
 from perffarm.loadtest import thresholds as thr
+from perffarm.loadtest.peer import HEADER, Peer
+from perffarm.loadtest.routines import CHAT, POSITION
 from perffarm.loadtest.sketch import DDSketch
 from perffarm.loadtest.stats import CATEGORIES, PeerStats
 from perffarm.loadtest.summary import MetricValues, WorkerReport, summarize
@@ -175,3 +179,34 @@ def test_k6_threshold_objects() -> None:
             thr.parse_all({"sent": [bad]})
     outcome = thr.evaluate(parsed[1], {"p99": 9.0})
     assert outcome.to_dict()["abortOnFail"] is True and not outcome.passed
+
+
+def test_a_peer_counts_what_it_receives() -> None:
+    """Fresh, duplicate, expired and malformed messages, one at a time or a read at once."""
+    now = time.time()
+
+    def message(kind: int, sender: int, sequence: int, age: float, size: int = 40) -> bytes:
+        return HEADER.pack(kind, sender, sequence, now - age) + bytes(size - HEADER.size)
+
+    received = [
+        message(POSITION, 1, 1, 0.010),
+        message(POSITION, 1, 1, 0.010),  # the same sequence again: a duplicate
+        message(POSITION, 2, 5, 3.0),  # a position 3 s old has expired
+        message(CHAT, 2, 6, 3.0, size=100),  # a chat message lives longer
+        message(POSITION, 1, 0, 0.0),  # older than one already seen: a duplicate
+        b"short",
+    ]
+    one_by_one = Peer("p", "l", "r", routines.default(), [])
+    for data in received:
+        one_by_one.on_message(data)
+    one_by_one.on_message("text is not ours")
+    together = Peer("p", "l", "r", routines.default(), [])
+    together.on_messages(received)
+    for peer in (one_by_one, together):
+        figures = peer.snapshot(1.0)
+        assert (figures["received"], figures["receivedBytes"]) == (5, 260)
+        assert (figures["all"], figures["duplicate"], figures["expired"]) == (5, 2, 1)
+        assert (figures["relevant"], figures["relevantBytes"]) == (2, 140)
+        assert len(peer.latency) == 3 and peer.latency[0] == pytest.approx(10, abs=5)
+        assert figures["averageLatency"] == pytest.approx(sum(peer.latency) / 3)
+        assert peer.last_seen == {1: 1, 2: 6}

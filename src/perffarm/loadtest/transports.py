@@ -48,7 +48,12 @@ class WebSocketTransport:
         def closed() -> None:
             peer.connected = False
 
-        return await wsclient.connect(self.url(peer), peer.on_message, closed)
+        return await wsclient.connect(
+            self.url(peer),
+            peer.on_message,
+            closed,
+            on_messages=getattr(peer, "on_messages", None),
+        )
 
 
 class WebsocketsLibraryTransport(WebSocketTransport):

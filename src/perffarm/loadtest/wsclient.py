@@ -94,9 +94,16 @@ def read_frames(buffer: bytearray) -> list[tuple[int, int, bytes]]:
 
 
 class _Protocol(asyncio.Protocol):
-    def __init__(self, key: str, on_message: Callable[[bytes], None], on_close: Callable[[], None]):
+    def __init__(
+        self,
+        key: str,
+        on_message: Callable[[bytes], None],
+        on_close: Callable[[], None],
+        on_messages: Callable[[list[bytes]], None] | None = None,
+    ):
         self.key = key
         self.on_message = on_message
+        self.on_messages = on_messages
         self.on_close = on_close
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
@@ -154,13 +161,25 @@ class _Protocol(asyncio.Protocol):
             self.transport.close()
 
     def _frames(self) -> None:
-        on_message = self.on_message
+        whole: list[bytes] = []
         for fin, opcode, payload in read_frames(self.buffer):
-            # A whole binary message, the common case, goes straight to the peer.
+            # Whole binary messages, the common case, go to the peer together.
             if fin and opcode == OP_BINARY and not self.fragments:
-                on_message(payload)
-            else:
-                self._frame(fin, opcode, payload)
+                whole.append(payload)
+                continue
+            if whole:
+                self._deliver(whole)
+                whole = []
+            self._frame(fin, opcode, payload)
+        if whole:
+            self._deliver(whole)
+
+    def _deliver(self, messages: list[bytes]) -> None:
+        if self.on_messages is not None:
+            self.on_messages(messages)
+        else:
+            for message in messages:
+                self.on_message(message)
 
     def _frame(self, fin: int, opcode: int, payload: bytes) -> None:
         if opcode in (OP_TEXT, OP_BINARY, OP_CONT):
@@ -223,7 +242,10 @@ async def connect(
     on_close: Callable[[], None] = lambda: None,
     *,
     timeout: float = 30,
+    on_messages: Callable[[list[bytes]], None] | None = None,
 ) -> WebSocket:
+    """Connect; each message received goes to ``on_message``, or, when ``on_messages`` is
+    given, the whole binary messages of one read go to it together (in order)."""
     parts = urlsplit(url)
     if parts.scheme not in ("ws", "wss"):
         raise ValueError(f"not a ws:// or wss:// URL: {url!r}")
@@ -234,7 +256,7 @@ async def connect(
     loop = asyncio.get_running_loop()
     transport, protocol = await asyncio.wait_for(
         loop.create_connection(
-            lambda: _Protocol(key, on_message, on_close),
+            lambda: _Protocol(key, on_message, on_close, on_messages),
             host,
             port,
             ssl=ssl.create_default_context() if secure else None,

@@ -54,9 +54,9 @@ class DDSketch:
             self.add(value)
 
     def add_many(self, values: Sequence[float]) -> None:
-        """Add many values at once (numpy): what ``add`` would give for each, in a fraction
-        of the time. A worker's peers collect their latencies in a list, and the period's
-        sketch is built from it once."""
+        """Add many values at once (numpy): the buckets, count and extremes ``add`` would
+        give for each (the sum up to rounding), in a fraction of the time. A worker's peers
+        collect their latencies in a list, and the period's sketch is built from it once."""
         data = np.asarray(values, dtype=np.float64)
         data = data[data >= 0]  # negative (disagreeing clocks) and NaN carry nothing
         if not data.size:

@@ -61,7 +61,8 @@ class PeerStats:
     def __init__(self) -> None:
         self.counters = {name: Counter() for name in CATEGORIES}
         # The counters a received message touches, by attribute: a worker's peers update
-        # them (``Peer.on_message``) a hundred thousand times a second.
+        # them (``Peer.on_messages``, which also sums ``latency_*``) a hundred thousand
+        # times a second.
         self.received_counter = self.counters["received"]
         self.all_counter = self.counters["all"]
         self.relevant_counter = self.counters["relevant"]
@@ -74,24 +75,9 @@ class PeerStats:
         self.counters["sent"].add(size)
         self.counters["all"].add(size)
 
-    def received(self, size: int, *, duplicate: bool, expired: bool) -> None:
-        counters = self.counters
-        counters["received"].add(size)
-        counters["all"].add(size)
-        if duplicate:
-            counters["duplicate"].add(size)
-        elif expired:
-            counters["expired"].add(size)
-        else:
-            counters["relevant"].add(size)
-
     def relayed(self, size: int) -> None:
         self.counters["relayed"].add(size)
         self.counters["all"].add(size)
-
-    def latency(self, ms: float) -> None:
-        self.latency_sum += ms
-        self.latency_count += 1
 
     def snapshot(
         self,

@@ -3,7 +3,8 @@
 A transport is a class registered in the entry-point group ``perffarm.transports``:
 ``Transport(target: str)`` with ``async connect(peer) -> Connection``; a connection has
 ``send(data: bytes)`` (must not block: it is called from the tick loop) and
-``async close()``, and hands every message it receives to ``peer.on_message(data)``.
+``async close()``, and hands every message it receives to ``peer.on_message(data)`` (or
+several received together, in order, to ``peer.on_messages(list)``, which is cheaper).
 
 Built-ins: ``websocket`` speaks the reference relay's protocol (join a layer and a room
 through the URL's query, then every binary frame goes to the others in the room) with

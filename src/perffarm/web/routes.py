@@ -98,11 +98,6 @@ templates.env.globals["api"] = API_PREFIX
 templates.env.globals["urlencode"] = urlencode
 
 
-def _viewer(who: Caller) -> int | None:
-    """The signed-in user: the owner of a machine not approved yet sees its runs."""
-    return who.user.id if who.user is not None else None
-
-
 def _render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
     context.setdefault("vendor_missing", assets.missing())
     # Who is signed in (web session): named in the header with a sign-out form; an admin
@@ -142,14 +137,14 @@ def home_page(
         request,
         "home.html",
         title="perffarm",
-        **data.home(conn, admin=who.admin, viewer=_viewer(who)),
+        **data.home(conn, admin=who.admin, viewer=who.viewer),
     )
 
 
 @twins.get("/home")
 def home_twin(who: Caller = Depends(caller), conn: sa.Connection = Depends(connection)) -> Response:
     """The home page's data: projects, latest runs, machines, open alerts."""
-    return _json(data.home(conn, admin=who.admin, viewer=_viewer(who)))
+    return _json(data.home(conn, admin=who.admin, viewer=who.viewer))
 
 
 # -- one run ----------------------------------------------------------------------------------
@@ -184,7 +179,7 @@ def run_page(
     conn: sa.Connection = Depends(connection),
 ) -> HTMLResponse:
     try:
-        view = data.run_page(conn, run_id, admin=who.admin, viewer=_viewer(who))
+        view = data.run_page(conn, run_id, admin=who.admin, viewer=who.viewer)
     except queries.NotFound:
         return _not_found(request, f"There is no run {run_id} (or its machine is not approved).")
     document = view["document"]
@@ -210,7 +205,7 @@ def run_download(
 ) -> Response:
     """The run document exactly as stored, as a file to save."""
     try:
-        text = queries.run_document(conn, run_id, admin=who.admin, viewer=_viewer(who))
+        text = queries.run_document(conn, run_id, admin=who.admin, viewer=who.viewer)
     except queries.NotFound as exc:
         raise HTTPException(404, str(exc)) from None
     return Response(
@@ -226,7 +221,7 @@ def run_twin(
 ) -> Response:
     """The run page's data: the document (attachments without their bytes) and its machine."""
     try:
-        return _json(data.run_page(conn, run_id, admin=who.admin, viewer=_viewer(who)))
+        return _json(data.run_page(conn, run_id, admin=who.admin, viewer=who.viewer))
     except queries.NotFound as exc:
         raise HTTPException(404, str(exc)) from None
 
@@ -243,7 +238,7 @@ def result_redirect(
 ) -> Response:
     """A timeline point links here: the run the result belongs to."""
     try:
-        run_id = data.result_run(conn, result_id, admin=who.admin, viewer=_viewer(who))
+        run_id = data.result_run(conn, result_id, admin=who.admin, viewer=who.viewer)
     except queries.NotFound as exc:
         raise HTTPException(404, str(exc)) from None
     return RedirectResponse(f"/runs/{run_id}", status_code=303)
@@ -380,10 +375,10 @@ async def timeline_twin(
     def work() -> bytes:
         try:
             if not changepoints:
-                return data.timeline_json(conn, query, admin=who.admin, viewer=_viewer(who))
-            answer = data.timeline(conn, query, admin=who.admin, viewer=_viewer(who))
+                return data.timeline_json(conn, query, admin=who.admin, viewer=who.viewer)
+            answer = data.timeline(conn, query, admin=who.admin, viewer=who.viewer)
             answer["changepoints"] = data.timeline_changepoints(
-                conn, query, admin=who.admin, viewer=_viewer(who), data=answer
+                conn, query, admin=who.admin, viewer=who.viewer, data=answer
             )
         except queries.BadQuery as exc:
             raise HTTPException(422, str(exc)) from None
@@ -409,7 +404,7 @@ async def timeline_changepoints_twin(
 
     def work() -> bytes:
         try:
-            found = data.timeline_changepoints(conn, query, admin=who.admin, viewer=_viewer(who))
+            found = data.timeline_changepoints(conn, query, admin=who.admin, viewer=who.viewer)
         except queries.BadQuery as exc:
             raise HTTPException(422, str(exc)) from None
         return data.to_json({"lines": found})
@@ -425,7 +420,7 @@ def result_twin(
 ) -> Response:
     """One result with its run's commit, machine and spread (a timeline point's details)."""
     try:
-        return _json(data.result_detail(conn, result_id, admin=who.admin, viewer=_viewer(who)))
+        return _json(data.result_detail(conn, result_id, admin=who.admin, viewer=who.viewer))
     except queries.NotFound as exc:
         raise HTTPException(404, str(exc)) from None
 
@@ -457,7 +452,7 @@ def _resolve_compare(
             data.latest_run_of(
                 conn,
                 admin=who.admin,
-                viewer=_viewer(who),
+                viewer=who.viewer,
                 project=params.get("project"),
                 commit=commit,
                 branch=branch,
@@ -501,7 +496,7 @@ async def compare_page(
         params["a"] and params["b"]
     ):
         runs, _ = queries.list_runs(
-            conn, queries.RunFilter(), admin=who.admin, viewer=_viewer(who), cursor=None, limit=50
+            conn, queries.RunFilter(), admin=who.admin, viewer=who.viewer, cursor=None, limit=50
         )
         return _render(
             request, "compare_pick.html", title="Compare", runs=runs, a=params["a"], b=params["b"]
@@ -509,7 +504,7 @@ async def compare_page(
 
     def work() -> dict[str, Any]:
         a, b = _resolve_compare(conn, who, params)
-        view = data.compare(conn, a, b, admin=who.admin, viewer=_viewer(who))
+        view = data.compare(conn, a, b, admin=who.admin, viewer=who.viewer)
         return data.compare_page(view, shown)
 
     try:
@@ -563,7 +558,7 @@ async def compare_twin(
 
     def work() -> bytes:
         a_id, b_id = _resolve_compare(conn, who, params)
-        view = data.compare(conn, a_id, b_id, admin=who.admin, viewer=_viewer(who))
+        view = data.compare(conn, a_id, b_id, admin=who.admin, viewer=who.viewer)
         return data.to_json(data.compare_page(view, shown))
 
     try:
@@ -586,7 +581,7 @@ def machines_page(
         request,
         "machines.html",
         title="Machines",
-        **data.machines_list(conn, admin=who.admin, viewer=_viewer(who)),
+        **data.machines_list(conn, admin=who.admin, viewer=who.viewer),
     )
 
 
@@ -595,7 +590,7 @@ def machines_twin(
     who: Caller = Depends(caller), conn: sa.Connection = Depends(connection)
 ) -> Response:
     """Machines with a hardware summary, owner, approval and last seen."""
-    return _json(data.machines_list(conn, admin=who.admin, viewer=_viewer(who)))
+    return _json(data.machines_list(conn, admin=who.admin, viewer=who.viewer))
 
 
 @pages.get("/machines/{name}", response_class=HTMLResponse)
@@ -606,7 +601,7 @@ def machine_page(
     conn: sa.Connection = Depends(connection),
 ) -> HTMLResponse:
     try:
-        view = data.machine_page(conn, name, admin=who.admin, viewer=_viewer(who))
+        view = data.machine_page(conn, name, admin=who.admin, viewer=who.viewer)
     except queries.NotFound:
         return _not_found(request, f"There is no machine {name!r} (or it is not approved yet).")
     return _render(request, "machine.html", title=f"Machine {name}", **view)
@@ -618,7 +613,7 @@ def machine_twin(
 ) -> Response:
     """One machine, its fingerprint changes and its latest runs."""
     try:
-        return _json(data.machine_page(conn, name, admin=who.admin, viewer=_viewer(who)))
+        return _json(data.machine_page(conn, name, admin=who.admin, viewer=who.viewer))
     except queries.NotFound as exc:
         raise HTTPException(404, str(exc)) from None
 
@@ -634,14 +629,14 @@ def people_page(
     conn: sa.Connection = Depends(connection),
 ) -> HTMLResponse:
     try:
-        everybody = data.person(conn, None, admin=who.admin, viewer=_viewer(who), cursor=cursor)
+        everybody = data.person(conn, None, admin=who.admin, viewer=who.viewer, cursor=cursor)
     except queries.BadQuery as exc:
         return _render(request, "error.html", status=422, title="Bad query", message=str(exc))
     return _render(
         request,
         "people.html",
         title="People",
-        owners=data.owners(conn, admin=who.admin, viewer=_viewer(who)),
+        owners=data.owners(conn, admin=who.admin, viewer=who.viewer),
         view=everybody,
     )
 
@@ -654,10 +649,10 @@ def people_twin(
 ) -> Response:
     """Everybody: owners with their machines and runs, and all results (one page)."""
     try:
-        everybody = data.person(conn, None, admin=who.admin, viewer=_viewer(who), cursor=cursor)
+        everybody = data.person(conn, None, admin=who.admin, viewer=who.viewer, cursor=cursor)
     except queries.BadQuery as exc:
         raise HTTPException(422, str(exc)) from None
-    return _json({"owners": data.owners(conn, admin=who.admin, viewer=_viewer(who)), **everybody})
+    return _json({"owners": data.owners(conn, admin=who.admin, viewer=who.viewer), **everybody})
 
 
 @pages.get("/people/{owner}", response_class=HTMLResponse)
@@ -669,7 +664,7 @@ def person_page(
     conn: sa.Connection = Depends(connection),
 ) -> HTMLResponse:
     try:
-        view = data.person(conn, owner, admin=who.admin, viewer=_viewer(who), cursor=cursor)
+        view = data.person(conn, owner, admin=who.admin, viewer=who.viewer, cursor=cursor)
     except queries.BadQuery as exc:
         return _render(request, "error.html", status=422, title="Bad query", message=str(exc))
     return _render(request, "person.html", title=f"{owner}'s results", view=view)
@@ -684,7 +679,7 @@ def person_twin(
 ) -> Response:
     """One owner's machines and results (one page; pass next_cursor back as cursor)."""
     try:
-        return _json(data.person(conn, owner, admin=who.admin, viewer=_viewer(who), cursor=cursor))
+        return _json(data.person(conn, owner, admin=who.admin, viewer=who.viewer, cursor=cursor))
     except queries.BadQuery as exc:
         raise HTTPException(422, str(exc)) from None
 

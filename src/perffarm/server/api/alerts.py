@@ -62,11 +62,6 @@ def _who(who: Caller) -> str:
     )
 
 
-def _viewer(who: Caller) -> int | None:
-    """The signed-in user, who also sees the alerts of their own machines before approval."""
-    return who.user.id if who.user else None
-
-
 def _bad(exc: Exception) -> HTTPException:
     status = 404 if isinstance(exc, queries.NotFound) else 422
     return HTTPException(status, str(exc.args[0]) if exc.args else str(exc))
@@ -92,7 +87,7 @@ def list_alerts(
             admin=who.admin,
             cursor=cursor,
             limit=limit,
-            viewer=_viewer(who),
+            viewer=who.viewer,
         )
     except queries.BadQuery as exc:
         raise _bad(exc) from None
@@ -113,7 +108,7 @@ def get_alert(
 ) -> dict[str, Any]:
     """One alert with its history of states (who, when, note)."""
     try:
-        return alerts.get_alert(conn, alert_id, admin=who.admin, viewer=_viewer(who))
+        return alerts.get_alert(conn, alert_id, admin=who.admin, viewer=who.viewer)
     except queries.NotFound as exc:
         raise _bad(exc) from None
 
@@ -153,7 +148,7 @@ def list_groups(
             admin=who.admin,
             cursor=cursor,
             limit=limit,
-            viewer=_viewer(who),
+            viewer=who.viewer,
         )
     except queries.BadQuery as exc:
         raise _bad(exc) from None
@@ -167,7 +162,7 @@ def get_group(
     conn: sa.Connection = Depends(connection),
 ) -> dict[str, Any]:
     try:
-        return alerts.get_group(conn, group_id, admin=who.admin, viewer=_viewer(who))
+        return alerts.get_group(conn, group_id, admin=who.admin, viewer=who.viewer)
     except queries.NotFound as exc:
         raise _bad(exc) from None
 

@@ -42,6 +42,12 @@ class Caller:
     def anonymous(self) -> bool:
         return not self.admin and self.machine is None and self.user is None
 
+    @property
+    def viewer(self) -> int | None:
+        """The signed-in user's id: besides what everybody sees, a user sees the runs and
+        alerts of their own machines before approval (``queries.visible``)."""
+        return self.user.id if self.user is not None else None
+
     def can(self, scope: str) -> bool:
         return scope in self.scopes
 

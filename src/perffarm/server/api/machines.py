@@ -74,7 +74,7 @@ def list_machines(
         owner=owner,
         after=cursor,
         limit=limit,
-        viewer=who.user.id if who.user else None,
+        viewer=who.viewer,
     )
     return Page[MachineInfo](items=items, next_cursor=next_cursor)
 

@@ -172,7 +172,7 @@ def list_runs(
             admin=who.admin,
             cursor=cursor,
             limit=limit,
-            viewer=who.user.id if who.user else None,
+            viewer=who.viewer,
         )
     except queries.BadQuery as exc:
         raise HTTPException(422, str(exc)) from None
@@ -189,9 +189,7 @@ def get_run(
 ) -> Response:
     """The whole run document, exactly as stored."""
     try:
-        text = queries.run_document(
-            conn, str(run_id), admin=who.admin, viewer=who.user.id if who.user else None
-        )
+        text = queries.run_document(conn, str(run_id), admin=who.admin, viewer=who.viewer)
     except queries.NotFound as exc:
         raise HTTPException(404, str(exc)) from None
     return Response(text, media_type="application/json")
@@ -211,7 +209,7 @@ def get_attachment(
     """One attachment's bytes, with its media type."""
     try:
         data, media_type = queries.attachment(
-            conn, str(run_id), name, admin=who.admin, viewer=who.user.id if who.user else None
+            conn, str(run_id), name, admin=who.admin, viewer=who.viewer
         )
     except queries.NotFound as exc:
         raise HTTPException(404, str(exc)) from None

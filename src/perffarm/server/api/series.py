@@ -46,7 +46,7 @@ def series(
             admin=who.admin,
             cursor=cursor,
             limit=limit,
-            viewer=who.user.id if who.user else None,
+            viewer=who.viewer,
         )
     except queries.BadQuery as exc:
         raise HTTPException(422, str(exc)) from None
@@ -80,7 +80,7 @@ def results(
             cursor=cursor,
             limit=limit,
             samples=samples,
-            viewer=who.user.id if who.user else None,
+            viewer=who.viewer,
         )
     except queries.BadQuery as exc:
         raise HTTPException(422, str(exc)) from None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import inspect
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable
@@ -103,8 +102,6 @@ class Services:
         self.settings = app.state.settings
         self.engine = app.state.engine
         self.ingestor = app.state.ingestor
-        # queries.list_results may learn who is looking (visibility rules): pass it when so.
-        self._results_viewer = "viewer" in inspect.signature(queries.list_results).parameters
 
     # -- shared ----------------------------------------------------------------------
 
@@ -207,9 +204,6 @@ class Services:
             benchmark=given.benchmark or None,
             metric=given.metric or None,
         )
-        extra: dict[str, Any] = {}
-        if self._results_viewer:
-            extra["viewer"] = principal.user.id if principal.user else None
         try:
             with self.engine.connect() as conn:
                 items, next_cursor = queries.list_results(
@@ -219,7 +213,7 @@ class Services:
                     cursor=request.cursor or None,
                     limit=limit,
                     samples=request.samples,
-                    **extra,
+                    viewer=principal.user.id if principal.user else None,
                 )
         except queries.BadQuery as exc:
             raise Refused(INVALID, str(exc)) from None

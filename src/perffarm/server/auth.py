@@ -133,6 +133,11 @@ class Principal:
     via_session: bool = False
 
     @property
+    def viewer(self) -> int | None:
+        """The signed-in user's id, for the visibility rule (``queries.visible``)."""
+        return self.user.id if self.user is not None else None
+
+    @property
     def admin(self) -> bool:
         return "admin" in self.scopes and (
             self.kind == "admin-token" or (self.user is not None and self.user.is_admin)

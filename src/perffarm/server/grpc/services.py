@@ -213,7 +213,7 @@ class Services:
                     cursor=request.cursor or None,
                     limit=limit,
                     samples=request.samples,
-                    viewer=principal.user.id if principal.user else None,
+                    viewer=principal.viewer,
                 )
         except queries.BadQuery as exc:
             raise Refused(INVALID, str(exc)) from None

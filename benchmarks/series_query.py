@@ -32,10 +32,10 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).parent))
 
 from perffarm.model import canonical_params
-from perffarm.server.db.engine import make_engine
-from perffarm.server.db.migrate import upgrade
-from perffarm.server.ingest import series_key
 from perffarm.server.settings import database_url
+from perffarm.server.store.engine import make_engine
+from perffarm.server.store.migrate import upgrade
+from perffarm.server.store.series import series_key
 from server_ingest import machine_description, scratch_postgres, server_process
 
 MACHINES = 10

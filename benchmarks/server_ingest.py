@@ -36,11 +36,12 @@ import httpx
 import sqlalchemy as sa
 
 from perffarm.model import Environment, Result, RunDocument, Source, Summary, canonical_params
-from perffarm.server.db import tables as t
-from perffarm.server.db.engine import make_engine
-from perffarm.server.db.migrate import upgrade
-from perffarm.server.ingest import series_key, summary_columns
 from perffarm.server.settings import database_url
+from perffarm.server.store import tables as t
+from perffarm.server.store.engine import make_engine
+from perffarm.server.store.ingest import summary_columns
+from perffarm.server.store.migrate import upgrade
+from perffarm.server.store.series import series_key
 
 ADMIN = "bench-admin-" + secrets.token_hex(8)
 POSTGRES_ADMIN = os.environ.get(

@@ -46,12 +46,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from perffarm.analysis.statistics import summarize
 from perffarm.model import Environment, Result, RunDocument, Source, canonical_params
-from perffarm.server import machines
-from perffarm.server.db import tables
-from perffarm.server.db.engine import make_engine
-from perffarm.server.db.migrate import upgrade
-from perffarm.server.ingest import Ingestor, series_key
+from perffarm.server.core.principal import Machine
+from perffarm.server.services.ingest import Ingestor
 from perffarm.server.settings import database_url
+from perffarm.server.store import machines, tables
+from perffarm.server.store.engine import make_engine
+from perffarm.server.store.migrate import upgrade
+from perffarm.server.store.series import series_key
 from series_query import MACHINE_COLS, RESULT_COLS, RUN_COLS, SERIES_COLS, _quote
 from server_ingest import machine_description, server_process
 
@@ -208,7 +209,7 @@ def store_compare_runs(database: str, results: int) -> list[str]:
         row = conn.execute(
             tables.machines.select().where(tables.machines.c.name == "compare-0")
         ).one()
-    machine = machines.Machine(id=row.id, name=row.name, owner=row.owner, approved=True)
+    machine = Machine(id=row.id, name=row.name, owner=row.owner, approved=True)
     documents = compare_documents(results)
     outcomes = Ingestor(engine).ingest(machine, documents)
     assert all(o.outcome == "stored" for o in outcomes), outcomes

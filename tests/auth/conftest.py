@@ -13,10 +13,12 @@ pytest.importorskip("fastapi")
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from perffarm.server import tokens, users
-from perffarm.server.app import create_app
-from perffarm.server.db import tables as t
-from perffarm.server.timeutil import now, to_db
+from perffarm.app import create_app
+from perffarm.server.core.principal import User
+from perffarm.server.core.timeutil import now, to_db
+from perffarm.server.store import tables as t
+from perffarm.server.store import tokens, users
+from perffarm.server.store.transactions import writing
 from tests.server.conftest import (
     database,  # noqa: F401 - the parametrized fixture
     make_settings,
@@ -30,11 +32,11 @@ PASSWORD = "correct horse battery"
 class Farm:
     client: TestClient
     engine: sa.Engine
-    alice: users.User
-    bob: users.User
-    root: users.User
+    alice: User
+    bob: User
+    root: User
 
-    def token(self, user: users.User, scope: str = "upload", lifetime=timedelta(days=1)) -> str:  # type: ignore[no-untyped-def]
+    def token(self, user: User, scope: str = "upload", lifetime=timedelta(days=1)) -> str:  # type: ignore[no-untyped-def]
         with self.engine.connect() as conn:
             _, secret = tokens.issue(
                 conn,
@@ -48,16 +50,16 @@ class Farm:
     def bearer(self, token: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"}
 
-    def revoked_token(self, user: users.User) -> str:
+    def revoked_token(self, user: User) -> str:
         secret = self.token(user)
         with self.engine.connect() as conn:
             info = tokens.resolve(conn, secret, kinds=("personal",))
             tokens.revoke(conn, info.id, user_id=user.id)
         return secret
 
-    def expired_token(self, user: users.User) -> str:
+    def expired_token(self, user: User) -> str:
         secret = self.token(user)
-        with self.engine.connect() as conn, users.writing(conn):
+        with self.engine.connect() as conn, writing(conn):
             conn.execute(
                 t.tokens.update()
                 .where(

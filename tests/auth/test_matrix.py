@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from perffarm.server.security import UNCHECKED_PATHS
+from perffarm.server.http.middleware import UNCHECKED_PATHS
 from tests.auth.conftest import Farm
 from tests.server.support import ADMIN, make_run
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from perffarm.cli import main
-from perffarm.server import oauth
+from perffarm.server.http import oauth
 from tests.auth.conftest import Farm, make_farm
 
 GRANT = "urn:ietf:params:oauth:grant-type:device_code"

@@ -26,8 +26,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route
 
-from perffarm.server.db import tables as t
 from perffarm.server.settings import OidcProvider
+from perffarm.server.store import tables as t
 from tests.auth.conftest import make_farm
 from tests.support import free_port
 

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from perffarm.server.security import SIGN_IN_PREFIXES, UNCHECKED_PATHS
+from perffarm.server.http.middleware import SIGN_IN_PREFIXES, UNCHECKED_PATHS
 from tests.auth.conftest import Farm, make_farm
 from tests.auth.test_web import _sign_in
 from tests.server.support import make_run

@@ -8,7 +8,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from perffarm.server.security import SecretsFilter, redact
+from perffarm.server.http.logfilter import SecretsFilter, redact
 from tests.auth.conftest import PASSWORD, Farm, make_farm
 from tests.server.support import make_run
 

@@ -77,9 +77,9 @@ def user_token(database: str, name: str, scope: str = "upload") -> str:
     and `perffarm token create` would)."""
     from datetime import timedelta
 
-    from perffarm.server import tokens, users
-    from perffarm.server.db.engine import make_engine
     from perffarm.server.settings import database_url
+    from perffarm.server.store import tokens, users
+    from perffarm.server.store.engine import make_engine
 
     engine = make_engine(database_url(database))
     try:

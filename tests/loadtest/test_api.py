@@ -10,10 +10,10 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from perffarm.app import create_app
 from perffarm.loadtest.sketch import DDSketch
-from perffarm.server.app import create_app
-from perffarm.server.db.tables import metadata
 from perffarm.server.settings import Settings
+from perffarm.server.store.tables import metadata
 from tests.loadtest.conftest import cli
 
 ADMIN = "admin-token"

@@ -14,11 +14,11 @@ import sqlalchemy as sa
 from alembic import command
 from fastapi.testclient import TestClient
 
+from perffarm.app import create_app
 from perffarm.server import loadtests as lt
-from perffarm.server.app import create_app
-from perffarm.server.db import migrate
-from perffarm.server.db.engine import make_engine
 from perffarm.server.settings import Settings, database_url
+from perffarm.server.store import migrate
+from perffarm.server.store.engine import make_engine
 
 ADMIN = "admin-token"
 AUTH = {"Authorization": f"Bearer {ADMIN}"}

@@ -11,7 +11,7 @@ pytest.importorskip("fastapi")
 
 from fastapi.testclient import TestClient
 
-from perffarm.server.app import create_app
+from perffarm.app import create_app
 from perffarm.server.settings import Settings
 from tests.server.support import ADMIN
 

@@ -14,9 +14,9 @@ import pytest
 import sqlalchemy as sa
 
 from perffarm.model import Environment, Result, RunDocument, Source
-from perffarm.server import alerts
-from perffarm.server.db import tables as t
-from perffarm.server.detection import DetectionWorker
+from perffarm.server.services.detection import DetectionWorker
+from perffarm.server.store import alerts
+from perffarm.server.store import tables as t
 from tests.server.conftest import Api
 from tests.server.support import T0
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from perffarm.server.app import create_app
-from perffarm.server.auth import ensure_admin_token, hash_secret, reset_admin_token
-from perffarm.server.db import migrate
-from perffarm.server.db import tables as t
-from perffarm.server.db.engine import make_engine
+from perffarm.app import create_app
+from perffarm.server.core.secrets import hash_secret
 from perffarm.server.settings import Settings, database_url
+from perffarm.server.store import migrate
+from perffarm.server.store import tables as t
+from perffarm.server.store.engine import make_engine
+from perffarm.server.store.server_settings import ensure_admin_token, reset_admin_token
 
 
 def test_generated_admin_token_is_shown_once_stored_hashed_and_works(database: str) -> None:

@@ -7,12 +7,14 @@ import time
 
 import sqlalchemy as sa
 
-from perffarm.server import ingest, machines
-from perffarm.server.db import migrate
-from perffarm.server.db import tables as t
-from perffarm.server.db.engine import make_engine
+from perffarm.server.core.principal import Machine
+from perffarm.server.core.timeutil import now
+from perffarm.server.services import ingest
 from perffarm.server.settings import database_url
-from perffarm.server.timeutil import now
+from perffarm.server.store import machines, migrate
+from perffarm.server.store import tables as t
+from perffarm.server.store.engine import make_engine
+from perffarm.server.store.ingest import NewRun, insert_runs
 from tests.server.support import make_run
 
 
@@ -22,7 +24,7 @@ def test_a_run_committed_by_another_writer_mid_batch_is_already_stored(database:
     with engine.connect() as conn:
         machines.register(conn, "lab-01", "alice")
         row = conn.execute(sa.select(t.machines.c.id)).one()
-    machine = machines.Machine(id=row.id, name="lab-01", owner="alice", approved=True)
+    machine = Machine(id=row.id, name="lab-01", owner="alice", approved=True)
     contested, other = make_run(hour=1), make_run(hour=2)
     outcomes: list = []
 
@@ -30,7 +32,8 @@ def test_a_run_committed_by_another_writer_mid_batch_is_already_stored(database:
     with engine.connect() as conn:
         rival = conn.begin()
         prepared = ingest.prepare(0, contested)
-        ingest._insert(conn, engine.dialect.name, machine, [prepared], None, now())
+        assert isinstance(prepared, NewRun)
+        insert_runs(conn, machine, [prepared], None, now())
         worker = threading.Thread(
             target=lambda: outcomes.extend(
                 ingest.Ingestor(engine).ingest(machine, [contested, other])

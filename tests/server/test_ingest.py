@@ -8,9 +8,9 @@ import json
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from perffarm.server.app import create_app
-from perffarm.server.db import tables as t
-from perffarm.server.db.engine import make_engine
+from perffarm.app import create_app
+from perffarm.server.store import tables as t
+from perffarm.server.store.engine import make_engine
 from tests.server.conftest import Api, make_settings
 from tests.server.support import make_run
 

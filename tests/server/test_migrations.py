@@ -5,10 +5,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from perffarm.cli import main
-from perffarm.server.db import migrate
-from perffarm.server.db.engine import make_engine
-from perffarm.server.db.tables import metadata
 from perffarm.server.settings import database_url
+from perffarm.server.store import migrate
+from perffarm.server.store.engine import make_engine
+from perffarm.server.store.tables import metadata
 
 
 def test_upgrade_creates_every_table_and_is_idempotent(database: str, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 
-from perffarm.server.app import create_app
+from perffarm.app import create_app
 from tests.server.conftest import Api
 from tests.server.support import ADMIN, make_run
 

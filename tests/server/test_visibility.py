@@ -16,8 +16,9 @@ pytest.importorskip("fastapi")
 
 from fastapi.testclient import TestClient
 
-from perffarm.server import queries, tokens, users
-from perffarm.server.app import create_app
+from perffarm.app import create_app
+from perffarm.server.core.visibility import can_see
+from perffarm.server.store import results, tokens, users
 from tests.server.conftest import make_settings
 from tests.server.support import ADMIN, make_run
 
@@ -115,18 +116,18 @@ def test_the_owner_and_admins_see_an_unapproved_machine_and_nobody_else(farm) ->
 def test_visible_is_the_rule_queries_apply(farm) -> None:  # type: ignore[no-untyped-def]
     client, _, owner_id = farm
     engine = client.app.state.engine
-    flt = queries.SeriesFilter(
+    flt = results.SeriesFilter(
         project="demo", benchmark="bench", metric="latency", params=json.dumps({"clients": 0})
     )
     with engine.connect() as conn:
         for viewer, expected in ((owner_id, RUNS), (owner_id + 1, 0), (None, 0)):
-            points, _ = queries.series_points(
+            points, _ = results.series_points(
                 conn, flt, admin=False, cursor=None, limit=100, viewer=viewer
             )
             assert len(points) == expected
-            items, _ = queries.list_results(
+            items, _ = results.list_results(
                 conn,
-                queries.ResultFilter(machine="waiting-01"),
+                results.ResultFilter(machine="waiting-01"),
                 admin=False,
                 cursor=None,
                 limit=100,
@@ -134,8 +135,8 @@ def test_visible_is_the_rule_queries_apply(farm) -> None:  # type: ignore[no-unt
                 viewer=viewer,
             )
             assert len(items) == expected * 3
-    assert queries.can_see(False, 7, admin=False, viewer=7)
-    assert not queries.can_see(False, 7, admin=False, viewer=8)
-    assert not queries.can_see(False, None, admin=False, viewer=None)
-    assert queries.can_see(False, None, admin=True, viewer=None)
-    assert queries.can_see(True, None, admin=False, viewer=None)
+    assert can_see(False, 7, admin=False, viewer=7)
+    assert not can_see(False, 7, admin=False, viewer=8)
+    assert not can_see(False, None, admin=False, viewer=None)
+    assert can_see(False, None, admin=True, viewer=None)
+    assert can_see(True, None, admin=False, viewer=None)

@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from perffarm.server import tokens, users
-from perffarm.server.db.engine import make_engine
 from perffarm.server.settings import database_url
+from perffarm.server.store import tokens, users
+from perffarm.server.store.engine import make_engine
 from tests.server.support import ServerProcess
 from tests.web.support import DESKTOP, shot, timeline_runs, upload
 

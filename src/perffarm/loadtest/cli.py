@@ -78,10 +78,10 @@ def server_command(
     _need("server", "fastapi", "uvicorn", "sqlalchemy")
     import uvicorn
 
-    from perffarm.server.auth import ensure_admin_token
     from perffarm.server.cli import _check_port_free, _open_and_migrate
     from perffarm.server.loadtests import COMPAT_AUTH_MODES, LoadTestSettings
     from perffarm.server.settings import Settings
+    from perffarm.server.store.server_settings import ensure_admin_token
 
     if compat_auth not in COMPAT_AUTH_MODES:
         raise UsageError(f"--compat-auth {compat_auth!r}: choose open or token")
@@ -113,7 +113,7 @@ def server_command(
     os.environ.update(loadtest.to_env())
     err_console.print(f"==> load-test results server listening on {host}:{port}")
     uvicorn.run(
-        "perffarm.server.app:app_from_env",
+        "perffarm.app:app_from_env",
         factory=True,
         host=host,
         port=port,

@@ -58,9 +58,9 @@ def _open_and_migrate(database: str) -> tuple[Any, str | None, str]:
     """Engine of an up-to-date database, with the revisions before and after."""
     import sqlalchemy as sa
 
-    from perffarm.server.db import migrate
-    from perffarm.server.db.engine import make_engine
     from perffarm.server.settings import database_url
+    from perffarm.server.store import migrate
+    from perffarm.server.store.engine import make_engine
 
     try:
         url = database_url(database)
@@ -200,8 +200,8 @@ def server(
     _need_server_extra()
     import uvicorn
 
-    from perffarm.server.auth import ensure_admin_token
     from perffarm.server.settings import REGISTRATION_MODES, Settings
+    from perffarm.server.store.server_settings import ensure_admin_token
 
     host, port = _parse_address(address)
     grpc_listen = _grpc_options(grpc_address, grpc_tls_cert, grpc_tls_key, grpc_qps_machine)
@@ -260,7 +260,7 @@ def server(
             raise UserError(f"--results-location {folder}: {exc.strerror or exc}") from None
         os.environ["PERFFARM_LOADTEST_RESULTS"] = str(folder.resolve())
     uvicorn.run(
-        "perffarm.server.app:app_from_env",
+        "perffarm.app:app_from_env",
         factory=True,
         host=host,
         port=port,
@@ -304,7 +304,7 @@ def db_reset_admin_token(
     Example: perffarm db reset-admin-token --database ./farm.db
     """
     _need_server_extra()
-    from perffarm.server.auth import reset_admin_token
+    from perffarm.server.store.server_settings import reset_admin_token
 
     engine, _, _ = _open_and_migrate(database)
     token = reset_admin_token(engine)
@@ -347,13 +347,14 @@ def _user_call(database: str | None, server_url: str | None, token: str | None, 
             raise UserError(f"the server refused: {detail}")
         return answer.json()
     _need_server_extra()
-    from perffarm.server import users
+    from perffarm.server.core.errors import PerffarmError
+    from perffarm.server.store import users
 
     engine, _, _ = _open_and_migrate(database or "./farm.db")
     try:
         with engine.connect() as conn:
             return action(conn, users)
-    except users.UserError as exc:
+    except PerffarmError as exc:
         raise UserError(str(exc)) from None
     finally:
         engine.dispose()
@@ -389,9 +390,11 @@ def user_add(
         database,
         server_url,
         token,
-        lambda conn, users: users.create(
-            conn, name, display_name=display_name, password=password, is_admin=admin
-        ).admin_view(),
+        lambda conn, users: (
+            users.create(conn, name, display_name=display_name, password=password, is_admin=admin)
+            .admin_view()
+            .model_dump(mode="json")
+        ),
         (
             "POST",
             "/users",
@@ -416,7 +419,9 @@ def user_list(
         database,
         server_url,
         token,
-        lambda conn, users: {"items": [u.admin_view() for u in users.listing(conn)]},
+        lambda conn, users: {
+            "items": [u.admin_view().model_dump(mode="json") for u in users.listing(conn)]
+        },
         ("GET", "/users", None),
     )["items"]
     if as_json:
@@ -445,7 +450,9 @@ def user_disable(
         database,
         server_url,
         token,
-        lambda conn, users: users.set_flags(conn, name, disabled=True).admin_view(),
+        lambda conn, users: (
+            users.set_flags(conn, name, disabled=True).admin_view().model_dump(mode="json")
+        ),
         ("POST", f"/users/{name}/disable", None),
     )
     console.print(f"disabled user {name}")
@@ -466,7 +473,9 @@ def user_approve(
         database,
         server_url,
         token,
-        lambda conn, users: users.set_flags(conn, name, approved=True).admin_view(),
+        lambda conn, users: (
+            users.set_flags(conn, name, approved=True).admin_view().model_dump(mode="json")
+        ),
         ("POST", f"/users/{name}/approve", None),
     )
     console.print(f"approved user {name}")

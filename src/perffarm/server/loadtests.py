@@ -67,7 +67,6 @@ from perffarm.loadtest.summary import (
     summarize,
 )
 from perffarm.loadtest.thresholds import ThresholdError, parse_all
-from perffarm.model.api import API_PREFIX
 from perffarm.model.loadtest import (
     MAX_BATCH_DATAPOINTS,
     TEST_ID_PATTERN,
@@ -76,8 +75,10 @@ from perffarm.model.loadtest import (
     LoadTestCreate,
     LoadTestInfo,
 )
-from perffarm.server.api import deps
-from perffarm.server.db.tables import (
+from perffarm.server import permissions
+from perffarm.server.core.principal import Principal
+from perffarm.server.http.deps import principal
+from perffarm.server.store.tables import (
     loadtest_batches,
     loadtest_chunks,
     loadtest_topology,
@@ -1079,14 +1080,8 @@ def _has_token(request: Request) -> bool:
     return bool(token and given and secrets.compare_digest(token, given))
 
 
-def v1_writer(request: Request, who: deps.Caller = Depends(deps.caller)) -> None:
-    if not (_has_token(request) or who.admin or who.machine or getattr(who, "user", None)):
-        raise HTTPException(
-            401,
-            f"writing load tests needs the load-test token ({TOKEN_HEADER} header), the admin "
-            "token or a machine's credentials",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+def v1_writer(request: Request, who: Principal = Depends(principal)) -> None:
+    permissions.may_write_loadtests(who, token_given=_has_token(request))
 
 
 async def compat_writer(request: Request) -> None:
@@ -1506,36 +1501,13 @@ def prometheus(request: Request) -> Response:
 
 
 def install(app: FastAPI, engine: Engine, settings: LoadTestSettings | None = None) -> None:
-    """Add the load-test routes and state to the results server's app."""
+    """The load-test store and relays on the app's state (the routers are mounted by the
+    composition root)."""
     settings = settings or LoadTestSettings.from_env()
     if settings.compat_auth not in COMPAT_AUTH_MODES:
         raise ValueError(f"load-test compat auth must be one of {', '.join(COMPAT_AUTH_MODES)}")
     app.state.loadtests = Store(engine, settings)
     app.state.loadtest_relay = relays.Relays(settings.influx_url, settings.influx_db)
-    before = len(app.router.routes)
-    app.include_router(compat)
-    # Routes are matched in order, and a farm has a hundred: the original harness's
-    # routes take thousands of PUTs a second, so they go first (their paths are theirs
-    # alone: /test/..., /status).
-    hot = app.router.routes[before:]
-    del app.router.routes[before:]
-    app.router.routes[:0] = hot
-    app.include_router(metrics_router)
-    app.include_router(v1, prefix=API_PREFIX)
-    server_settings = getattr(app.state, "settings", None)
-    build = app.build_middleware_stack
-
-    def with_fast_put() -> Any:
-        # Outermost, ahead of every middleware (which it skips only for requests they
-        # would have passed unchanged) and of the framework's own layers.
-        return FastMetricsPut(
-            build(),
-            server=app,
-            max_body=getattr(server_settings, "max_body", 32 * 1024 * 1024),
-            private=bool(getattr(server_settings, "private", False)),
-        )
-
-    app.build_middleware_stack = with_fast_put  # type: ignore[method-assign]
 
 
 async def _check_thresholds(store: Store) -> None:

@@ -23,10 +23,16 @@ from perffarm.analysis.changepoint import detect
 from perffarm.analysis.compare import compare_runs
 from perffarm.gcpause import collector_paused
 from perffarm.model import Direction, Result
-from perffarm.server import alerts, queries
-from perffarm.server import machines as machines_module
-from perffarm.server.db import tables as t
-from perffarm.server.timeutil import utc
+from perffarm.server.core.errors import Invalid, NotFound
+from perffarm.server.core.paging import cursor_int, decode_cursor, encode_cursor, query_time
+from perffarm.server.core.timeutil import utc
+from perffarm.server.core.visibility import can_see
+from perffarm.server.store import alerts as alert_store
+from perffarm.server.store import machines as machine_store
+from perffarm.server.store import results as result_store
+from perffarm.server.store import runs as run_store
+from perffarm.server.store import tables as t
+from perffarm.server.store.visibility import visible as visible_machines
 
 # A timeline draws at most this many points per line: uPlot stays smooth well beyond it, and
 # the answer stays a few megabytes.
@@ -57,7 +63,7 @@ def projects(
             sa.func.max(r.c.started_at).label("latest"),
         )
         .join(m, m.c.id == r.c.machine_id)
-        .where(queries.visible(m, admin=admin, viewer=viewer))
+        .where(visible_machines(m, admin=admin, viewer=viewer))
         .group_by(r.c.project)
         .order_by(r.c.project)
     )
@@ -73,7 +79,7 @@ def open_alerts(
     """Alerts not dealt with yet (new or acknowledged), newest first."""
     found = []
     for state in ("new", "acknowledged"):
-        items, _ = alerts.list_alerts(
+        items, _ = alert_store.list_alerts(
             conn,
             project=None,
             state=state,
@@ -89,8 +95,8 @@ def open_alerts(
 
 
 def home(conn: sa.Connection, *, admin: bool, viewer: int | None = None) -> dict[str, Any]:
-    runs, _ = queries.list_runs(
-        conn, queries.RunFilter(), admin=admin, cursor=None, limit=LATEST_RUNS, viewer=viewer
+    runs, _ = run_store.list_runs(
+        conn, run_store.RunFilter(), admin=admin, cursor=None, limit=LATEST_RUNS, viewer=viewer
     )
     return {
         "projects": projects(conn, admin=admin, viewer=viewer),
@@ -126,8 +132,8 @@ def _machine_row(info: dict[str, Any]) -> dict[str, Any]:
 def _machines(
     conn: sa.Connection, *, admin: bool, viewer: int | None, owner: str | None = None
 ) -> list[dict[str, Any]]:
-    """Machines by name that the caller may see (``queries.visible``), with their hardware."""
-    items, _ = machines_module.listing(
+    """Machines by name that the caller may see (the visibility rule), with their hardware."""
+    items, _ = machine_store.listing(
         conn, admin=admin, owner=owner, after=None, limit=1000, viewer=viewer
     )
     return [_machine_row(info.model_dump(mode="json")) for info in items]
@@ -146,16 +152,14 @@ def machine_page(
             t.machines.c.name == name
         )
     ).first()
-    if row is None or not queries.can_see(
-        row.approved, row.owner_user_id, admin=admin, viewer=viewer
-    ):
-        raise queries.NotFound(f"no machine named {name!r}")
+    if row is None or not can_see(row.approved, row.owner_user_id, admin=admin, viewer=viewer):
+        raise NotFound(f"no machine named {name!r}")
     try:
-        info = machines_module.get(conn, name, admin=True)
-    except machines_module.MachineNotFound:
-        raise queries.NotFound(f"no machine named {name!r}") from None
-    runs, next_cursor = queries.list_runs(
-        conn, queries.RunFilter(machine=name), admin=admin, cursor=None, limit=100, viewer=viewer
+        info = machine_store.get(conn, name, admin=True)
+    except NotFound:
+        raise NotFound(f"no machine named {name!r}") from None
+    runs, next_cursor = run_store.list_runs(
+        conn, run_store.RunFilter(machine=name), admin=admin, cursor=None, limit=100, viewer=viewer
     )
     return {
         "machine": _machine_row(info.model_dump(mode="json")),
@@ -179,7 +183,7 @@ def owners(conn: sa.Connection, *, admin: bool, viewer: int | None = None) -> li
             sa.func.max(r.c.started_at).label("latest"),
         )
         .outerjoin(r, r.c.machine_id == m.c.id)
-        .where(queries.visible(m, admin=admin, viewer=viewer))
+        .where(visible_machines(m, admin=admin, viewer=viewer))
         .group_by(m.c.owner)
         .order_by(m.c.owner)
     )
@@ -204,9 +208,9 @@ def person(
     viewer: int | None = None,
 ) -> dict[str, Any]:
     """One owner's results (``owner=None``: everybody's), newest stored last, one page."""
-    items, next_cursor = queries.list_results(
+    items, next_cursor = result_store.list_results(
         conn,
-        queries.ResultFilter(owner=owner),
+        result_store.ResultFilter(owner=owner),
         admin=admin,
         cursor=cursor,
         limit=limit,
@@ -231,7 +235,7 @@ def run_page(
     conn: sa.Connection, run_id: str, *, admin: bool, viewer: int | None = None
 ) -> dict[str, Any]:
     """The stored document plus what the server knows beside it; NotFound when hidden."""
-    text = queries.run_document(conn, run_id, admin=admin, viewer=viewer)
+    text = run_store.run_document(conn, run_id, admin=admin, viewer=viewer)
     document = json.loads(text)
     row = conn.execute(
         sa.select(t.runs.c.received_at, t.machines.c.name, t.machines.c.owner)
@@ -242,9 +246,9 @@ def run_page(
     for item in document.get("attachments") or []:
         item.pop("content", None)
     # The run before this one on the same machine and branch: what "compare" starts from.
-    previous, _ = queries.list_runs(
+    previous, _ = run_store.list_runs(
         conn,
-        queries.RunFilter(
+        run_store.RunFilter(
             project=document["project"],
             machine=row.name,
             branch=(document.get("source") or {}).get("branch"),
@@ -272,11 +276,11 @@ def result_run(
         sa.select(t.results.c.run_id)
         .join(t.machines, t.machines.c.id == t.results.c.machine_id)
         .where(t.results.c.id == result_id)
-        .where(queries.visible(t.machines, admin=admin, viewer=viewer))
+        .where(visible_machines(t.machines, admin=admin, viewer=viewer))
     )
     run_id = conn.execute(query).scalar()
     if run_id is None:
-        raise queries.NotFound(f"no result {result_id}")
+        raise NotFound(f"no result {result_id}")
     return run_id
 
 
@@ -315,7 +319,7 @@ def _lines(
     conn: sa.Connection, q: TimelineQuery, *, admin: bool, viewer: int | None
 ) -> list[dict[str, Any]]:
     """The series rows to draw: one line per (fingerprint, branch), or per machine given."""
-    params = queries.parse_params(q.params)
+    params = result_store.parse_params(q.params)
     s, m = t.series, t.machines
     base = sa.select(s.c.id, s.c.fingerprint, s.c.branch).where(
         s.c.project == q.project,
@@ -333,7 +337,7 @@ def _lines(
                     m.c.name == name
                 )
             ).first()
-            if row is None or not queries.can_see(
+            if row is None or not can_see(
                 row.approved, row.owner_user_id, admin=admin, viewer=viewer
             ):
                 continue
@@ -366,14 +370,14 @@ def _lines(
 def _line_where(
     line: dict[str, Any], *, admin: bool, viewer: int | None
 ) -> list[sa.ColumnElement[bool]]:
-    """The results of one line that the caller may see (``queries.visible``)."""
+    """The results of one line that the caller may see (the visibility rule)."""
     res, m = t.results, t.machines
     where = [res.c.series_id.in_(line["series_ids"])]
     if line["machine_id"] is not None:
         # One machine, whose visibility _lines checked already.
         where.append(res.c.machine_id == line["machine_id"])
     elif not admin:
-        visible = sa.select(m.c.id).where(queries.visible(m, admin=admin, viewer=viewer))
+        visible = sa.select(m.c.id).where(visible_machines(m, admin=admin, viewer=viewer))
         where.append(res.c.machine_id.in_(visible.scalar_subquery()))
     return where
 
@@ -432,7 +436,7 @@ def _line_columns(
     given = 0
     if after is not None:
         at, last_id, given = after
-        moment = queries._time(at, "before")
+        moment = query_time(at, "before")
         # A row comparison, which both databases turn into one index range; the equivalent
         # OR makes PostgreSQL filter the whole line for every piece.
         query = query.where(
@@ -511,10 +515,8 @@ def result_detail(
         .where(res.c.id == result_id)
     )
     row = conn.execute(query).first()
-    if row is None or not queries.can_see(
-        row.approved, row.owner_user_id, admin=admin, viewer=viewer
-    ):
-        raise queries.NotFound(f"no result {result_id}")
+    if row is None or not can_see(row.approved, row.owner_user_id, admin=admin, viewer=viewer):
+        raise NotFound(f"no result {result_id}")
     return {
         "id": row.id,
         "run_id": row.run_id,
@@ -572,10 +574,10 @@ def timeline(
     # cursor carries the line's total, so a later piece reads only its own points.
     afters: list[Any]
     if q.before:
-        afters = queries.decode_cursor(q.before, len(found))
+        afters = decode_cursor(q.before, len(found))
         for after in afters:
             if not (after in (None, 0) or (isinstance(after, list) and len(after) == 5)):
-                raise queries.BadQuery("before: not a cursor this server gave out")
+                raise Invalid("before: not a cursor this server gave out")
     else:
         stats = [_line_stats(conn, where) for where in wheres]
         afters = [[None, 0, 0, total, machine] if total else None for total, machine in stats]
@@ -590,7 +592,7 @@ def timeline(
         else:
             at, last, given, total, machine_id = after
             for value in (last, given, total, machine_id):
-                queries._int(value, "before")
+                cursor_int(value, "before")
             start = (at, last, given) if at is not None else None
         columns = _line_columns(
             conn,
@@ -643,7 +645,7 @@ def timeline(
             "project": q.project,
             "benchmark": q.benchmark,
             "metric": q.metric,
-            "params": json.loads(queries.parse_params(q.params)),
+            "params": json.loads(result_store.parse_params(q.params)),
             "machines": list(q.machines),
             "branches": list(q.branches),
             "x": q.x,
@@ -651,7 +653,7 @@ def timeline(
         "lines": lines,
         "points": sum(len(line["id"]) for line in lines),
         "total": sum(line["total"] for line in lines),
-        "next_cursor": queries.encode_cursor(cursor) if more else None,
+        "next_cursor": encode_cursor(cursor) if more else None,
     }
 
 
@@ -747,7 +749,7 @@ def timeline_version(
         else tuple(
             conn.execute(
                 sa.select(t.machines.c.id)
-                .where(queries.visible(t.machines, admin=admin, viewer=viewer))
+                .where(visible_machines(t.machines, admin=admin, viewer=viewer))
                 .order_by(t.machines.c.id)
             ).scalars()
         )
@@ -844,7 +846,7 @@ def _with_alerts(
             query = query.where(a.c.machine_id == line["machine_id"])
         if not admin:
             visible = sa.select(t.machines.c.id).where(
-                queries.visible(t.machines, admin=admin, viewer=viewer)
+                visible_machines(t.machines, admin=admin, viewer=viewer)
             )
             query = query.where(a.c.machine_id.in_(visible.scalar_subquery()))
         found = [dict(row._mapping) for row in conn.execute(query.order_by(a.c.id))]
@@ -906,10 +908,8 @@ def _compare_side(
         .join(m, m.c.id == r.c.machine_id)
         .where(r.c.id == run_id)
     ).first()
-    if head is None or not queries.can_see(
-        head.approved, head.owner_user_id, admin=admin, viewer=viewer
-    ):
-        raise queries.NotFound(f"no run {run_id}")
+    if head is None or not can_see(head.approved, head.owner_user_id, admin=admin, viewer=viewer):
+        raise NotFound(f"no run {run_id}")
     side = {
         "id": head.id,
         "project": head.project,
@@ -1061,9 +1061,9 @@ def compare_page(view: dict[str, Any], shown: CompareView) -> dict[str, Any]:
     address alone (``q``, ``verdict``, ``sort``, ``dir``, ``page``) reproduces a view.
     """
     if shown.sort and shown.sort not in COMPARE_SORTS:
-        raise queries.BadQuery(f"sort: one of {', '.join(COMPARE_SORTS)}")
+        raise Invalid(f"sort: one of {', '.join(COMPARE_SORTS)}")
     if shown.dir not in ("asc", "desc"):
-        raise queries.BadQuery("dir: asc or desc")
+        raise Invalid("dir: asc or desc")
     words = shown.q.lower().split()
     rows = [
         row
@@ -1109,9 +1109,9 @@ def latest_run_of(
     machine: str | None = None,
 ) -> str:
     """The newest run matching; how the compare page turns commits or branches into runs."""
-    runs, _ = queries.list_runs(
+    runs, _ = run_store.list_runs(
         conn,
-        queries.RunFilter(project=project, branch=branch, commit=commit, machine=machine),
+        run_store.RunFilter(project=project, branch=branch, commit=commit, machine=machine),
         admin=admin,
         cursor=None,
         limit=1,
@@ -1128,7 +1128,7 @@ def latest_run_of(
             )
             if v
         )
-        raise queries.NotFound(f"no run with {what}")
+        raise NotFound(f"no run with {what}")
     return runs[0].id
 
 
@@ -1144,6 +1144,6 @@ def loadtest_page(store: Any, test_id: str) -> dict[str, Any]:
     """One load test; a finished one with its kept summary (thresholds and verdict)."""
     row = store.row(test_id)
     if row is None:
-        raise queries.NotFound(f"no load test {test_id!r}")
+        raise NotFound(f"no load test {test_id!r}")
     summary = json.loads(row.summary) if row.finished is not None and row.summary else None
     return {"test": store.info(row).model_dump(mode="json"), "summary": summary}

@@ -24,10 +24,14 @@ from starlette.concurrency import run_in_threadpool
 
 from perffarm import __version__
 from perffarm.model.api import API_PREFIX
-from perffarm.server import machines as machines_module
-from perffarm.server import oauth, queries
-from perffarm.server.api.deps import Caller, caller, connection
-from perffarm.server.security import CSRF_FIELD, csrf_ok, csrf_token, set_csrf_cookie
+from perffarm.server.core.errors import Invalid, NotFound
+from perffarm.server.core.principal import Principal
+from perffarm.server.http import oauth
+from perffarm.server.http.csrf import CSRF_FIELD, csrf_ok, csrf_token, set_csrf_cookie
+from perffarm.server.http.deps import connection, principal
+from perffarm.server.store import machines as machines_module
+from perffarm.server.store import results
+from perffarm.server.store import runs as run_store
 from perffarm.web import assets, data
 
 HERE = Path(__file__).parent
@@ -131,7 +135,7 @@ def _json(value: Any) -> Response:
 
 @pages.get("/", response_class=HTMLResponse)
 def home_page(
-    request: Request, who: Caller = Depends(caller), conn: sa.Connection = Depends(connection)
+    request: Request, who: Principal = Depends(principal), conn: sa.Connection = Depends(connection)
 ) -> HTMLResponse:
     return _render(
         request,
@@ -142,7 +146,9 @@ def home_page(
 
 
 @twins.get("/home")
-def home_twin(who: Caller = Depends(caller), conn: sa.Connection = Depends(connection)) -> Response:
+def home_twin(
+    who: Principal = Depends(principal), conn: sa.Connection = Depends(connection)
+) -> Response:
     """The home page's data: projects, latest runs, machines, open alerts."""
     return _json(data.home(conn, admin=who.admin, viewer=who.viewer))
 
@@ -175,12 +181,12 @@ def _environment_groups(document: dict[str, Any]) -> list[tuple[str, list[tuple[
 def run_page(
     run_id: str,
     request: Request,
-    who: Caller = Depends(caller),
+    who: Principal = Depends(principal),
     conn: sa.Connection = Depends(connection),
 ) -> HTMLResponse:
     try:
         view = data.run_page(conn, run_id, admin=who.admin, viewer=who.viewer)
-    except queries.NotFound:
+    except NotFound:
         return _not_found(request, f"There is no run {run_id} (or its machine is not approved).")
     document = view["document"]
     chart_series = [
@@ -201,12 +207,12 @@ def run_page(
 
 @pages.get("/runs/{run_id}/run.json")
 def run_download(
-    run_id: str, who: Caller = Depends(caller), conn: sa.Connection = Depends(connection)
+    run_id: str, who: Principal = Depends(principal), conn: sa.Connection = Depends(connection)
 ) -> Response:
     """The run document exactly as stored, as a file to save."""
     try:
-        text = queries.run_document(conn, run_id, admin=who.admin, viewer=who.viewer)
-    except queries.NotFound as exc:
+        text = run_store.run_document(conn, run_id, admin=who.admin, viewer=who.viewer)
+    except NotFound as exc:
         raise HTTPException(404, str(exc)) from None
     return Response(
         text,
@@ -217,12 +223,12 @@ def run_download(
 
 @twins.get("/runs/{run_id}")
 def run_twin(
-    run_id: str, who: Caller = Depends(caller), conn: sa.Connection = Depends(connection)
+    run_id: str, who: Principal = Depends(principal), conn: sa.Connection = Depends(connection)
 ) -> Response:
     """The run page's data: the document (attachments without their bytes) and its machine."""
     try:
         return _json(data.run_page(conn, run_id, admin=who.admin, viewer=who.viewer))
-    except queries.NotFound as exc:
+    except NotFound as exc:
         raise HTTPException(404, str(exc)) from None
 
 
@@ -233,13 +239,13 @@ _MAX_ID = 2**63 - 1
 @pages.get("/results/{result_id}")
 def result_redirect(
     result_id: int = PathParam(ge=1, le=_MAX_ID),
-    who: Caller = Depends(caller),
+    who: Principal = Depends(principal),
     conn: sa.Connection = Depends(connection),
 ) -> Response:
     """A timeline point links here: the run the result belongs to."""
     try:
         run_id = data.result_run(conn, result_id, admin=who.admin, viewer=who.viewer)
-    except queries.NotFound as exc:
+    except NotFound as exc:
         raise HTTPException(404, str(exc)) from None
     return RedirectResponse(f"/runs/{run_id}", status_code=303)
 
@@ -310,14 +316,14 @@ def timeline_page(
         )
     query = _timeline_query(project, benchmark, metric, params, machine, branch, x, commits)
     try:
-        shown_params = json.loads(queries.parse_params(params))
-    except queries.BadQuery as exc:
+        shown_params = json.loads(results.parse_params(params))
+    except Invalid as exc:
         return _render(request, "error.html", status=422, title="Bad query", message=str(exc))
     twin_query = [
         ("project", project),
         ("benchmark", benchmark),
         ("metric", metric),
-        ("params", queries.parse_params(params)),
+        ("params", results.parse_params(params)),
         *[("machine", m) for m in query.machines],
         *[("branch", b) for b in query.branches],
         ("x", x),
@@ -360,7 +366,7 @@ async def timeline_twin(
         "next_cursor, given back as before, asks for the points before them.",
     ),
     before: str | None = Query(None, description="next_cursor of the previous answer"),
-    who: Caller = Depends(caller),
+    who: Principal = Depends(principal),
     conn: sa.Connection = Depends(connection),
 ) -> Response:
     """The timeline's lines as columns: result id, epoch seconds, value, spread, commit.
@@ -380,7 +386,7 @@ async def timeline_twin(
             answer["changepoints"] = data.timeline_changepoints(
                 conn, query, admin=who.admin, viewer=who.viewer, data=answer
             )
-        except queries.BadQuery as exc:
+        except Invalid as exc:
             raise HTTPException(422, str(exc)) from None
         return data.to_json(answer)
 
@@ -396,7 +402,7 @@ async def timeline_changepoints_twin(
     machine: list[str] | None = Query(None),
     branch: list[str] | None = Query(None),
     x: str = "commit",
-    who: Caller = Depends(caller),
+    who: Principal = Depends(principal),
     conn: sa.Connection = Depends(connection),
 ) -> Response:
     """Change points of each timeline line (``perffarm.analysis.changepoint.detect``)."""
@@ -405,7 +411,7 @@ async def timeline_changepoints_twin(
     def work() -> bytes:
         try:
             found = data.timeline_changepoints(conn, query, admin=who.admin, viewer=who.viewer)
-        except queries.BadQuery as exc:
+        except Invalid as exc:
             raise HTTPException(422, str(exc)) from None
         return data.to_json({"lines": found})
 
@@ -415,13 +421,13 @@ async def timeline_changepoints_twin(
 @twins.get("/results/{result_id}")
 def result_twin(
     result_id: int = PathParam(ge=1, le=_MAX_ID),
-    who: Caller = Depends(caller),
+    who: Principal = Depends(principal),
     conn: sa.Connection = Depends(connection),
 ) -> Response:
     """One result with its run's commit, machine and spread (a timeline point's details)."""
     try:
         return _json(data.result_detail(conn, result_id, admin=who.admin, viewer=who.viewer))
-    except queries.NotFound as exc:
+    except NotFound as exc:
         raise HTTPException(404, str(exc)) from None
 
 
@@ -437,7 +443,7 @@ def series_keys_twin(
 
 
 def _resolve_compare(
-    conn: sa.Connection, who: Caller, params: dict[str, str | None]
+    conn: sa.Connection, who: Principal, params: dict[str, str | None]
 ) -> tuple[str, str]:
     """Run ids from ``a``/``b``, or from commits or branches (newest matching run)."""
     ids = []
@@ -447,7 +453,7 @@ def _resolve_compare(
             continue
         commit, branch = params.get(f"{side}_commit"), params.get(f"{side}_branch")
         if not (commit or branch):
-            raise queries.BadQuery(f"give {side}=RUN_ID, {side}_commit=SHA or {side}_branch=NAME")
+            raise Invalid(f"give {side}=RUN_ID, {side}_commit=SHA or {side}_branch=NAME")
         ids.append(
             data.latest_run_of(
                 conn,
@@ -487,7 +493,7 @@ def _page_link(request: Request, **changes: Any) -> str:
 async def compare_page(
     request: Request,
     shown: data.CompareView = Depends(_compare_view),
-    who: Caller = Depends(caller),
+    who: Principal = Depends(principal),
     conn: sa.Connection = Depends(connection),
 ) -> HTMLResponse:
     params = {k: request.query_params.get(k) for k in _COMPARE_KEYS}
@@ -495,8 +501,8 @@ async def compare_page(
     if not any(v for k, v in params.items() if k not in ("a", "b")) and not (
         params["a"] and params["b"]
     ):
-        runs, _ = queries.list_runs(
-            conn, queries.RunFilter(), admin=who.admin, viewer=who.viewer, cursor=None, limit=50
+        runs, _ = run_store.list_runs(
+            conn, run_store.RunFilter(), admin=who.admin, viewer=who.viewer, cursor=None, limit=50
         )
         return _render(
             request, "compare_pick.html", title="Compare", runs=runs, a=params["a"], b=params["b"]
@@ -509,9 +515,9 @@ async def compare_page(
 
     try:
         view = await run_in_threadpool(work)
-    except queries.BadQuery as exc:
+    except Invalid as exc:
         return _render(request, "error.html", status=422, title="Bad query", message=str(exc))
-    except queries.NotFound as exc:
+    except NotFound as exc:
         return _not_found(request, f"{exc} (or its machine is not approved).")
     keep = {k: v for k, v in request.query_params.items() if k not in ("page",) and v}
     twin = f"{API_PREFIX}/views/compare?{urlencode(keep)}"
@@ -546,7 +552,7 @@ async def compare_twin(
     project: str | None = None,
     machine: str | None = None,
     shown: data.CompareView = Depends(_compare_view),
-    who: Caller = Depends(caller),
+    who: Principal = Depends(principal),
     conn: sa.Connection = Depends(connection),
 ) -> Response:
     """The common results of two runs (or of the newest runs of two commits or branches).
@@ -563,9 +569,9 @@ async def compare_twin(
 
     try:
         body = await run_in_threadpool(work)
-    except queries.BadQuery as exc:
+    except Invalid as exc:
         raise HTTPException(422, str(exc)) from None
-    except queries.NotFound as exc:
+    except NotFound as exc:
         raise HTTPException(404, str(exc)) from None
     return Response(body, media_type="application/json")
 
@@ -575,7 +581,7 @@ async def compare_twin(
 
 @pages.get("/machines", response_class=HTMLResponse)
 def machines_page(
-    request: Request, who: Caller = Depends(caller), conn: sa.Connection = Depends(connection)
+    request: Request, who: Principal = Depends(principal), conn: sa.Connection = Depends(connection)
 ) -> HTMLResponse:
     return _render(
         request,
@@ -587,7 +593,7 @@ def machines_page(
 
 @twins.get("/machines")
 def machines_twin(
-    who: Caller = Depends(caller), conn: sa.Connection = Depends(connection)
+    who: Principal = Depends(principal), conn: sa.Connection = Depends(connection)
 ) -> Response:
     """Machines with a hardware summary, owner, approval and last seen."""
     return _json(data.machines_list(conn, admin=who.admin, viewer=who.viewer))
@@ -597,24 +603,24 @@ def machines_twin(
 def machine_page(
     name: str,
     request: Request,
-    who: Caller = Depends(caller),
+    who: Principal = Depends(principal),
     conn: sa.Connection = Depends(connection),
 ) -> HTMLResponse:
     try:
         view = data.machine_page(conn, name, admin=who.admin, viewer=who.viewer)
-    except queries.NotFound:
+    except NotFound:
         return _not_found(request, f"There is no machine {name!r} (or it is not approved yet).")
     return _render(request, "machine.html", title=f"Machine {name}", **view)
 
 
 @twins.get("/machines/{name}")
 def machine_twin(
-    name: str, who: Caller = Depends(caller), conn: sa.Connection = Depends(connection)
+    name: str, who: Principal = Depends(principal), conn: sa.Connection = Depends(connection)
 ) -> Response:
     """One machine, its fingerprint changes and its latest runs."""
     try:
         return _json(data.machine_page(conn, name, admin=who.admin, viewer=who.viewer))
-    except queries.NotFound as exc:
+    except NotFound as exc:
         raise HTTPException(404, str(exc)) from None
 
 
@@ -625,12 +631,12 @@ def machine_twin(
 def people_page(
     request: Request,
     cursor: str | None = None,
-    who: Caller = Depends(caller),
+    who: Principal = Depends(principal),
     conn: sa.Connection = Depends(connection),
 ) -> HTMLResponse:
     try:
         everybody = data.person(conn, None, admin=who.admin, viewer=who.viewer, cursor=cursor)
-    except queries.BadQuery as exc:
+    except Invalid as exc:
         return _render(request, "error.html", status=422, title="Bad query", message=str(exc))
     return _render(
         request,
@@ -644,13 +650,13 @@ def people_page(
 @twins.get("/people")
 def people_twin(
     cursor: str | None = None,
-    who: Caller = Depends(caller),
+    who: Principal = Depends(principal),
     conn: sa.Connection = Depends(connection),
 ) -> Response:
     """Everybody: owners with their machines and runs, and all results (one page)."""
     try:
         everybody = data.person(conn, None, admin=who.admin, viewer=who.viewer, cursor=cursor)
-    except queries.BadQuery as exc:
+    except Invalid as exc:
         raise HTTPException(422, str(exc)) from None
     return _json({"owners": data.owners(conn, admin=who.admin, viewer=who.viewer), **everybody})
 
@@ -660,12 +666,12 @@ def person_page(
     owner: str,
     request: Request,
     cursor: str | None = None,
-    who: Caller = Depends(caller),
+    who: Principal = Depends(principal),
     conn: sa.Connection = Depends(connection),
 ) -> HTMLResponse:
     try:
         view = data.person(conn, owner, admin=who.admin, viewer=who.viewer, cursor=cursor)
-    except queries.BadQuery as exc:
+    except Invalid as exc:
         return _render(request, "error.html", status=422, title="Bad query", message=str(exc))
     return _render(request, "person.html", title=f"{owner}'s results", view=view)
 
@@ -674,13 +680,13 @@ def person_page(
 def person_twin(
     owner: str,
     cursor: str | None = None,
-    who: Caller = Depends(caller),
+    who: Principal = Depends(principal),
     conn: sa.Connection = Depends(connection),
 ) -> Response:
     """One owner's machines and results (one page; pass next_cursor back as cursor)."""
     try:
         return _json(data.person(conn, owner, admin=who.admin, viewer=who.viewer, cursor=cursor))
-    except queries.BadQuery as exc:
+    except Invalid as exc:
         raise HTTPException(422, str(exc)) from None
 
 
@@ -714,9 +720,9 @@ def loadtest_page(test_id: str, request: Request) -> HTMLResponse:
     store = _loadtests(request)
     try:
         if store is None:
-            raise queries.NotFound("this server does not run load tests")
+            raise NotFound("this server does not run load tests")
         view = data.loadtest_page(store, test_id)
-    except queries.NotFound as exc:
+    except NotFound as exc:
         return _not_found(request, str(exc))
     return _render(request, "loadtest.html", title=f"Load test {test_id}", **view)
 
@@ -727,9 +733,9 @@ def loadtest_twin(test_id: str, request: Request) -> Response:
     store = _loadtests(request)
     try:
         if store is None:
-            raise queries.NotFound("this server does not run load tests")
+            raise NotFound("this server does not run load tests")
         return _json(data.loadtest_page(store, test_id))
-    except queries.NotFound as exc:
+    except NotFound as exc:
         raise HTTPException(404, str(exc)) from None
 
 
@@ -741,7 +747,7 @@ def loadtest_twin(test_id: str, request: Request) -> Response:
 
 @pages.post("/auth/machines/{name}/approve")
 async def machine_approve_form(
-    name: str, request: Request, who: Caller = Depends(caller)
+    name: str, request: Request, who: Principal = Depends(principal)
 ) -> Response:
     """The Approve button of the machines pages (signed-in admins): the API's approve."""
     form = await oauth.read_form(request)
@@ -763,7 +769,7 @@ async def machine_approve_form(
         with request.app.state.engine.connect() as conn:
             try:
                 machines_module.approve(conn, name)
-            except machines_module.MachineNotFound:
+            except NotFound:
                 return False
         return True
 

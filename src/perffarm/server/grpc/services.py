@@ -3,21 +3,20 @@
 Handlers receive the raw request bytes and decode them themselves, so that a message that
 does not decode is INVALID_ARGUMENT with a readable detail (grpcio would answer INTERNAL).
 Blocking database work runs in a thread, as the HTTP routes do; errors are mapped once,
-in ``_guarded``: the database unreachable is UNAVAILABLE, a refusal keeps its code.
+in ``calls.guarded``: a domain error by its kind, the database unreachable is UNAVAILABLE,
+a refusal keeps its code.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import logging
 import re
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import grpc
 import orjson
-import sqlalchemy as sa
 from fastapi import FastAPI
 from google.protobuf.message import DecodeError, Message
 from pydantic import ValidationError
@@ -26,27 +25,26 @@ from perffarm.model import RunDocument
 from perffarm.model.api import Outcome, RunOutcome
 from perffarm.proto.grpc_testing import control_pb2
 from perffarm.proto.v1 import perffarm_pb2 as pb
-from perffarm.server import queries
-from perffarm.server.auth import Principal
+from perffarm.server.core.paging import MAX_PAGE
+from perffarm.server.core.principal import Machine, Principal
 from perffarm.server.grpc import convert
-from perffarm.server.grpc.auth import (
+from perffarm.server.grpc.calls import (
     AUTHORIZATION,
+    INVALID,
     LOADTEST_TOKEN_KEY,
     MACHINE_KEY,
     Refused,
+    guarded,
     loadtest_writer,
     metadata_value,
     resolve,
     upload_machine,
 )
-from perffarm.server.ingest import field_errors
 from perffarm.server.loadtests import BatchError, IngestRefused, ingest_batch, parse_batch
-from perffarm.server.machines import Machine
-
-log = logging.getLogger("perffarm.grpc")
+from perffarm.server.services.ingest import field_errors
+from perffarm.server.store import results
 
 M = TypeVar("M", bound=Message)
-INVALID = grpc.StatusCode.INVALID_ARGUMENT
 _UNAPPROVED = (
     "machine {name!r} is not approved yet: its runs are stored but hidden until an admin "
     "runs `perffarm machine approve {name}`"
@@ -63,30 +61,6 @@ def decode(message_type: type[M], raw: bytes) -> M:
     except (DecodeError, RuntimeError, ValueError) as exc:
         name = message_type.DESCRIPTOR.full_name
         raise Refused(INVALID, f"the request is not a valid {name} message ({exc})") from None
-
-
-def _database_error(exc: Exception) -> Refused | None:
-    if isinstance(exc, sa.exc.OperationalError):
-        return Refused(grpc.StatusCode.UNAVAILABLE, "the database is unavailable; retry later")
-    if isinstance(exc, sa.exc.DataError):
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "invalid value"
-        return Refused(INVALID, f"a value the database cannot use: {reason}")
-    return None
-
-
-async def _guarded(context: grpc.aio.ServicerContext, work: Awaitable[M]) -> M:
-    """The answer of ``work``, or the call ended with the status its failure maps to."""
-    try:
-        return await work
-    except Refused as exc:
-        refusal = exc
-    except (sa.exc.OperationalError, sa.exc.DataError) as exc:
-        refusal = _database_error(exc)  # type: ignore[assignment]
-    except Exception:
-        log.exception("gRPC call failed")
-        refusal = Refused(grpc.StatusCode.INTERNAL, "internal error; the server's log says more")
-    await context.abort(refusal.code, refusal.detail)
-    raise AssertionError("unreachable")  # abort raises
 
 
 #: Batches of one datapoint stream parsed and stored concurrently.
@@ -132,7 +106,7 @@ class Services:
     async def submit_run(
         self, raw: bytes, context: grpc.aio.ServicerContext
     ) -> pb.SubmitRunResponse:
-        return await _guarded(context, self._submit_run(raw, context))
+        return await guarded(context, self._submit_run(raw, context))
 
     async def _submit_run(
         self, raw: bytes, context: grpc.aio.ServicerContext
@@ -179,7 +153,7 @@ class Services:
                     raise Refused(INVALID, "user: name the user (or send a user's token)")
             return await asyncio.to_thread(self._results, principal, request, user)
 
-        return await _guarded(context, work())
+        return await guarded(context, work())
 
     async def list_all_results(
         self, raw: bytes, context: grpc.aio.ServicerContext
@@ -190,33 +164,30 @@ class Services:
             self._may_read(principal)
             return await asyncio.to_thread(self._results, principal, request, None)
 
-        return await _guarded(context, work())
+        return await guarded(context, work())
 
     def _results(self, principal: Principal, request: Any, owner: str | None) -> pb.ResultsPage:
         limit = request.limit or 100
-        if not 1 <= limit <= queries.MAX_PAGE:
-            raise Refused(INVALID, f"limit: between 1 and {queries.MAX_PAGE} (0 means 100)")
+        if not 1 <= limit <= MAX_PAGE:
+            raise Refused(INVALID, f"limit: between 1 and {MAX_PAGE} (0 means 100)")
         given = request.filter
-        flt = queries.ResultFilter(
+        flt = results.ResultFilter(
             owner=owner,
             machine=given.machine or None,
             project=given.project or None,
             benchmark=given.benchmark or None,
             metric=given.metric or None,
         )
-        try:
-            with self.engine.connect() as conn:
-                items, next_cursor = queries.list_results(
-                    conn,
-                    flt,
-                    admin=principal.admin,
-                    cursor=request.cursor or None,
-                    limit=limit,
-                    samples=request.samples,
-                    viewer=principal.viewer,
-                )
-        except queries.BadQuery as exc:
-            raise Refused(INVALID, str(exc)) from None
+        with self.engine.connect() as conn:
+            items, next_cursor = results.list_results(
+                conn,
+                flt,
+                admin=principal.admin,
+                cursor=request.cursor or None,
+                limit=limit,
+                samples=request.samples,
+                viewer=principal.viewer,
+            )
         return pb.ResultsPage(
             results=[convert.result_message(row) for row in items],
             next_cursor=next_cursor or "",
@@ -227,7 +198,7 @@ class Services:
     async def report_scenario(
         self, raw: bytes, context: grpc.aio.ServicerContext
     ) -> control_pb2.Void:
-        return await _guarded(context, self._report_scenario(raw, context))
+        return await guarded(context, self._report_scenario(raw, context))
 
     async def _report_scenario(
         self, raw: bytes, context: grpc.aio.ServicerContext
@@ -282,7 +253,7 @@ class Services:
                 principal, metadata_value(metadata, LOADTEST_TOKEN_KEY), store.settings.token
             )
 
-        await _guarded(context, admit())
+        await guarded(context, admit())
         # Up to STREAM_IN_FLIGHT batches are parsed and stored at once (parsing runs in a
         # thread, the commit in the database), so one stream keeps both cores busy; the
         # acknowledgements still go out in the order the batches came. A failure ends the
@@ -293,9 +264,9 @@ class Services:
             async for raw in requests:
                 in_flight.append(asyncio.ensure_future(self._store_batch(raw)))
                 while in_flight and (len(in_flight) >= STREAM_IN_FLIGHT or in_flight[0].done()):
-                    yield await _guarded(context, in_flight.popleft())
+                    yield await guarded(context, in_flight.popleft())
             while in_flight:
-                yield await _guarded(context, in_flight.popleft())
+                yield await guarded(context, in_flight.popleft())
         finally:
             for task in in_flight:
                 if task.done():

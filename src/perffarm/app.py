@@ -1,0 +1,152 @@
+"""The composition root of the results server: ``create_app(settings)`` builds the ASGI app
+from the server's routers, services and background workers and the web dashboard.
+
+It sits above ``server`` and ``web`` (like a command), so that neither installs itself into
+the app: every router, handler, middleware and background worker is named here, once.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+
+from perffarm import __version__
+from perffarm.model.api import API_PREFIX
+from perffarm.server import loadtests
+from perffarm.server.http import alerts as alerts_api
+from perffarm.server.http import errors, meta, oauth, runs, series, signin
+from perffarm.server.http import machines as machines_api
+from perffarm.server.http import projects as projects_api
+from perffarm.server.http import users as users_api
+from perffarm.server.http.body import BodyMiddleware
+from perffarm.server.http.logfilter import install_log_filter
+from perffarm.server.http.middleware import AuthMiddleware, SecurityHeadersMiddleware
+from perffarm.server.http.ratelimit import RateLimiter
+from perffarm.server.services.alert_settings import load_settings
+from perffarm.server.services.detection import DetectionWorker
+from perffarm.server.services.ingest import Ingestor
+from perffarm.server.services.oidc import OidcClient
+from perffarm.server.settings import Settings
+from perffarm.server.store import migrate
+from perffarm.server.store.engine import make_engine
+from perffarm.server.store.server_settings import ensure_admin_token
+from perffarm.server.webhooks import WebhookSender
+from perffarm.web import routes as web
+
+
+class ResultsServer(FastAPI):
+    """The app, with the load-test routes' fast path outermost: ahead of every middleware
+    (which it skips only for requests they would have passed unchanged) and of the
+    framework's own layers."""
+
+    def build_middleware_stack(self) -> Any:
+        stack = super().build_middleware_stack()
+        settings: Settings = self.state.settings
+        return loadtests.FastMetricsPut(
+            stack, server=self, max_body=settings.max_body, private=settings.private
+        )
+
+
+def _grpc_serving(app: FastAPI, settings: Settings) -> AbstractAsyncContextManager[object]:
+    """The gRPC services (server/grpc/) on the app's event loop, when an address is set."""
+    if not settings.grpc_address:
+        return nullcontext()
+    from perffarm.server.grpc.server import serving
+
+    return serving(app, settings)
+
+
+def _detection(engine: Engine, ingestor: Ingestor) -> DetectionWorker:
+    """The change-point worker, fed by ingest, announcing new alert groups by webhook."""
+
+    def webhook_url() -> str | None:
+        with engine.connect() as conn:
+            return load_settings(conn).webhook_url
+
+    sender = WebhookSender(webhook_url)
+    worker = DetectionWorker(engine, on_new_groups=sender.enqueue_groups)
+    worker.webhooks = sender
+    ingestor.on_stored = worker.enqueue_runs
+    return worker
+
+
+def create_app(settings: Settings, *, migrate_database: bool = True) -> FastAPI:
+    """Build the app; with ``migrate_database`` the database is brought up to date first."""
+    engine = make_engine(settings.url)
+    if migrate_database:
+        migrate.upgrade(engine)
+    else:
+        migrate.check_not_newer(engine)
+    admin_hash, _ = ensure_admin_token(engine, settings.admin_token)
+    ingestor = Ingestor(engine)
+    detection = _detection(engine, ingestor)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Everything alive now (modules, the app, the engine) lives as long as the process:
+        # moving it out of the collector's sight shortens the pauses that make tail latency.
+        gc.collect()
+        gc.freeze()
+        detection.start()
+        if detection.webhooks is not None:
+            detection.webhooks.start()
+        async with loadtests.running(_app), _grpc_serving(_app, settings):
+            yield
+        detection.stop()
+        if detection.webhooks is not None:
+            detection.webhooks.stop()
+        engine.dispose()
+
+    app = ResultsServer(
+        title="perffarm results server",
+        version=__version__,
+        description="Run documents from perffarm agents: ingest, series, runs and machines.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.ingestor = ingestor
+    app.state.detection = detection
+    app.state.admin_hash = admin_hash
+    app.state.signin_limiter = RateLimiter(limit=10, window=60.0)
+    app.state.oidc_clients = {p.name: OidcClient(p) for p in settings.oidc_providers}
+    app.add_middleware(BodyMiddleware, max_body=settings.max_body)
+    app.add_middleware(AuthMiddleware, private=settings.private)
+    app.add_middleware(SecurityHeadersMiddleware)
+    install_log_filter()
+    errors.install(app)
+
+    # Routes are matched in order, and a farm has a hundred: the original load-test
+    # harness's routes take thousands of PUTs a second, so they go first (their paths are
+    # theirs alone: /test/..., /status).
+    loadtests.install(app, engine)
+    app.include_router(loadtests.compat)
+    for router in (
+        meta.router,
+        runs.router,
+        series.router,
+        machines_api.router,
+        users_api.router,
+        projects_api.router,
+        alerts_api.router,
+        loadtests.v1,
+    ):
+        app.include_router(router, prefix=API_PREFIX)
+    app.include_router(loadtests.metrics_router)
+    app.include_router(oauth.router)
+    app.include_router(signin.router)
+    web.install(app)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for uvicorn worker processes; ``perffarm server`` has migrated already."""
+    return create_app(Settings.from_env(), migrate_database=False)

@@ -1,1 +1,0 @@
-"""HTTP routers of the API, one module per resource."""

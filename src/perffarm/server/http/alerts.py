@@ -1,0 +1,185 @@
+"""Alerts, alert groups, "new normal" breaks and alert settings."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from perffarm.server import permissions
+from perffarm.server.core.paging import MAX_PAGE
+from perffarm.server.core.principal import Principal
+from perffarm.server.http.deps import connection, principal
+from perffarm.server.services import alert_settings
+from perffarm.server.services.detection import TrackKey
+from perffarm.server.store import alerts
+
+router = APIRouter(tags=["alerts"])
+
+
+def _id() -> Any:
+    # A fresh Path per route: FastAPI binds a shared parameter object to its first name.
+    return Path(..., ge=1, le=2**31 - 1)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StateChange(_Body):
+    state: Literal["new", "acknowledged", "invalid", "fixed"]
+    note: str | None = Field(None, max_length=2000)
+
+
+class BreakRequest(_Body):
+    run_id: str = Field(
+        ..., min_length=1, max_length=36, description="The first run of the new normal."
+    )
+    note: str | None = Field(None, max_length=2000)
+
+
+class SettingsChange(_Body):
+    alert_webhook_url: str | None = Field(None, max_length=2000)
+    alert_p_value: str | float | None = None
+    alert_min_magnitude: str | float | None = Field(None, description="e.g. 2% or 0.02")
+
+
+@router.get("/alerts")
+def list_alerts(
+    project: str | None = None,
+    state: str | None = Query(None, description="new, acknowledged, invalid or fixed"),
+    branch: str | None = None,
+    cursor: str | None = Query(None, description="next_cursor of the previous page"),
+    limit: int = Query(100, ge=1, le=MAX_PAGE),
+    who: Principal = Depends(principal),
+    conn: sa.Connection = Depends(connection),
+) -> dict[str, Any]:
+    """Alerts, newest first: one per change point that matters (p and magnitude limits)."""
+    items, next_cursor = alerts.list_alerts(
+        conn,
+        project=project,
+        state=state,
+        branch=branch,
+        admin=who.admin,
+        cursor=cursor,
+        limit=limit,
+        viewer=who.viewer,
+    )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get("/alerts/status")
+def detection_status(request: Request) -> dict[str, Any]:
+    """The background detector of this server process: jobs pending, tracks analysed."""
+    return request.app.state.detection.status()  # type: ignore[no-any-return]
+
+
+@router.get("/alerts/{alert_id}")
+def get_alert(
+    alert_id: int = _id(),
+    who: Principal = Depends(principal),
+    conn: sa.Connection = Depends(connection),
+) -> dict[str, Any]:
+    """One alert with its history of states (who, when, note)."""
+    return alerts.get_alert(conn, alert_id, admin=who.admin, viewer=who.viewer)
+
+
+@router.post("/alerts/{alert_id}/state")
+def change_state(
+    body: StateChange,
+    alert_id: int = _id(),
+    who: Principal = Depends(principal),
+    conn: sa.Connection = Depends(connection),
+) -> dict[str, Any]:
+    """Acknowledge an alert, mark it invalid or fixed (or new again)."""
+    permissions.may_act_on_alerts(who)
+    machine = alerts.machine_of_alert(conn, alert_id, admin=who.admin, viewer=who.viewer)
+    permissions.may_change_alert(who, machine)
+    alerts.set_state(conn, alert_id, body.state, by=who.describe(), note=body.note)
+    return alerts.get_alert(conn, alert_id, admin=who.admin, viewer=who.viewer)
+
+
+@router.get("/alert-groups")
+def list_groups(
+    project: str | None = None,
+    branch: str | None = None,
+    cursor: str | None = Query(None, description="next_cursor of the previous page"),
+    limit: int = Query(50, ge=1, le=200),
+    who: Principal = Depends(principal),
+    conn: sa.Connection = Depends(connection),
+) -> dict[str, Any]:
+    """Alerts grouped by (project, branch, commit range), newest group first."""
+    items, next_cursor = alerts.list_groups(
+        conn,
+        project=project,
+        branch=branch,
+        admin=who.admin,
+        cursor=cursor,
+        limit=limit,
+        viewer=who.viewer,
+    )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get("/alert-groups/{group_id}")
+def get_group(
+    group_id: int = _id(),
+    who: Principal = Depends(principal),
+    conn: sa.Connection = Depends(connection),
+) -> dict[str, Any]:
+    return alerts.get_group(conn, group_id, admin=who.admin, viewer=who.viewer)
+
+
+@router.get("/series/{series_id}/breaks")
+def list_breaks(
+    series_id: int = _id(), conn: sa.Connection = Depends(connection)
+) -> dict[str, Any]:
+    """The "new normal starts here" marks of one series."""
+    return {"items": alerts.list_breaks(conn, series_id)}
+
+
+@router.post("/series/{series_id}/breaks", status_code=201)
+def add_break(
+    body: BreakRequest,
+    request: Request,
+    series_id: int = _id(),
+    who: Principal = Depends(principal),
+    conn: sa.Connection = Depends(connection),
+) -> dict[str, Any]:
+    """Mark "a new normal starts here" at a run's point: no alert across it from now on.
+
+    Admin, or a machine of the same owner as the machine that made the run.
+    """
+    permissions.may_act_on_alerts(who)
+    target = alerts.break_target(conn, series_id, body.run_id, admin=who.admin, viewer=who.viewer)
+    permissions.may_mark_break(who, target.machine)
+    answer = alerts.add_break(conn, target, by=who.describe(), note=body.note)
+    track = alerts.track_of_series(conn, series_id)
+    request.app.state.detection.enqueue_track(
+        TrackKey(*track, machine_id=target.machine_id), rebuild=True
+    )
+    return answer
+
+
+@router.get("/alert-settings")
+def get_settings(
+    who: Principal = Depends(principal), conn: sa.Connection = Depends(connection)
+) -> dict[str, Any]:
+    """The detector's thresholds and the webhook URL in effect."""
+    permissions.may_configure_alerts(who)
+    return alert_settings.settings_view(conn)
+
+
+@router.put("/alert-settings")
+def put_settings(
+    body: SettingsChange,
+    who: Principal = Depends(principal),
+    conn: sa.Connection = Depends(connection),
+) -> dict[str, Any]:
+    """Change thresholds or the webhook URL (environment variables still win)."""
+    permissions.may_configure_alerts(who)
+    for key, value in body.model_dump(exclude_none=True).items():
+        alert_settings.store_setting(conn, key, str(value))
+    return alert_settings.settings_view(conn)

@@ -243,3 +243,34 @@ def run_id_text(value: Any) -> str | None:
         return str(uuid.UUID(str(value)))
     except (ValueError, TypeError, AttributeError):
         return None
+
+
+class SeriesKey(_Payload):
+    """A series row: the id that breaks and alerts refer to, and its key."""
+
+    id: int
+    project: str
+    benchmark: str
+    params: dict[str, Any]
+    metric: str
+    fingerprint: str | None
+    branch: str | None
+
+
+class BaselineRun(_Payload):
+    id: str
+    project: str
+    machine: str
+    branch: str | None
+    commit: str | None
+    commit_time: datetime | None
+    fingerprint: str | None
+    started_at: datetime | None
+
+
+class Baseline(_Payload):
+    """The runs a contender is compared with (``perffarm check --server``)."""
+
+    mode: str = Field(description="at: at the commit (or before it); before: its predecessors")
+    exact: bool = Field(description="The runs are at exactly the commit asked for.")
+    runs: list[BaselineRun]

@@ -89,7 +89,7 @@ def open_alerts(
             limit=limit,
             viewer=viewer,
         )
-        found += items
+        found += [alert.model_dump(mode="json") for alert in items]
     found.sort(key=lambda alert: alert["id"], reverse=True)
     return found[:limit]
 

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
 
+from perffarm.model.alerts import (
+    Alert,
+    AlertDetail,
+    AlertGroup,
+    AlertSettingsView,
+    BreakAdded,
+    BreakRequest,
+    DetectionStatus,
+    SeriesBreak,
+    SettingsChange,
+    StateChange,
+)
+from perffarm.model.api import Page
 from perffarm.server import permissions
 from perffarm.server.core.paging import MAX_PAGE
 from perffarm.server.core.principal import Principal
@@ -24,29 +36,7 @@ def _id() -> Any:
     return Path(..., ge=1, le=2**31 - 1)
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class StateChange(_Body):
-    state: Literal["new", "acknowledged", "invalid", "fixed"]
-    note: str | None = Field(None, max_length=2000)
-
-
-class BreakRequest(_Body):
-    run_id: str = Field(
-        ..., min_length=1, max_length=36, description="The first run of the new normal."
-    )
-    note: str | None = Field(None, max_length=2000)
-
-
-class SettingsChange(_Body):
-    alert_webhook_url: str | None = Field(None, max_length=2000)
-    alert_p_value: str | float | None = None
-    alert_min_magnitude: str | float | None = Field(None, description="e.g. 2% or 0.02")
-
-
-@router.get("/alerts")
+@router.get("/alerts", response_model=Page[Alert])
 def list_alerts(
     project: str | None = None,
     state: str | None = Query(None, description="new, acknowledged, invalid or fixed"),
@@ -55,7 +45,7 @@ def list_alerts(
     limit: int = Query(100, ge=1, le=MAX_PAGE),
     who: Principal = Depends(principal),
     conn: sa.Connection = Depends(connection),
-) -> dict[str, Any]:
+) -> Page[Alert]:
     """Alerts, newest first: one per change point that matters (p and magnitude limits)."""
     items, next_cursor = alerts.list_alerts(
         conn,
@@ -67,32 +57,32 @@ def list_alerts(
         limit=limit,
         viewer=who.viewer,
     )
-    return {"items": items, "next_cursor": next_cursor}
+    return Page[Alert](items=items, next_cursor=next_cursor)
 
 
-@router.get("/alerts/status")
-def detection_status(request: Request) -> dict[str, Any]:
+@router.get("/alerts/status", response_model=DetectionStatus)
+def detection_status(request: Request) -> DetectionStatus:
     """The background detector of this server process: jobs pending, tracks analysed."""
-    return request.app.state.detection.status()  # type: ignore[no-any-return]
+    return DetectionStatus(**request.app.state.detection.status())
 
 
-@router.get("/alerts/{alert_id}")
+@router.get("/alerts/{alert_id}", response_model=AlertDetail)
 def get_alert(
     alert_id: int = _id(),
     who: Principal = Depends(principal),
     conn: sa.Connection = Depends(connection),
-) -> dict[str, Any]:
+) -> AlertDetail:
     """One alert with its history of states (who, when, note)."""
     return alerts.get_alert(conn, alert_id, admin=who.admin, viewer=who.viewer)
 
 
-@router.post("/alerts/{alert_id}/state")
+@router.post("/alerts/{alert_id}/state", response_model=AlertDetail)
 def change_state(
     body: StateChange,
     alert_id: int = _id(),
     who: Principal = Depends(principal),
     conn: sa.Connection = Depends(connection),
-) -> dict[str, Any]:
+) -> AlertDetail:
     """Acknowledge an alert, mark it invalid or fixed (or new again)."""
     permissions.may_act_on_alerts(who)
     machine = alerts.machine_of_alert(conn, alert_id, admin=who.admin, viewer=who.viewer)
@@ -101,7 +91,7 @@ def change_state(
     return alerts.get_alert(conn, alert_id, admin=who.admin, viewer=who.viewer)
 
 
-@router.get("/alert-groups")
+@router.get("/alert-groups", response_model=Page[AlertGroup])
 def list_groups(
     project: str | None = None,
     branch: str | None = None,
@@ -109,7 +99,7 @@ def list_groups(
     limit: int = Query(50, ge=1, le=200),
     who: Principal = Depends(principal),
     conn: sa.Connection = Depends(connection),
-) -> dict[str, Any]:
+) -> Page[AlertGroup]:
     """Alerts grouped by (project, branch, commit range), newest group first."""
     items, next_cursor = alerts.list_groups(
         conn,
@@ -120,34 +110,34 @@ def list_groups(
         limit=limit,
         viewer=who.viewer,
     )
-    return {"items": items, "next_cursor": next_cursor}
+    return Page[AlertGroup](items=items, next_cursor=next_cursor)
 
 
-@router.get("/alert-groups/{group_id}")
+@router.get("/alert-groups/{group_id}", response_model=AlertGroup)
 def get_group(
     group_id: int = _id(),
     who: Principal = Depends(principal),
     conn: sa.Connection = Depends(connection),
-) -> dict[str, Any]:
+) -> AlertGroup:
     return alerts.get_group(conn, group_id, admin=who.admin, viewer=who.viewer)
 
 
-@router.get("/series/{series_id}/breaks")
+@router.get("/series/{series_id}/breaks", response_model=Page[SeriesBreak])
 def list_breaks(
     series_id: int = _id(), conn: sa.Connection = Depends(connection)
-) -> dict[str, Any]:
+) -> Page[SeriesBreak]:
     """The "new normal starts here" marks of one series."""
-    return {"items": alerts.list_breaks(conn, series_id)}
+    return Page[SeriesBreak](items=alerts.list_breaks(conn, series_id))
 
 
-@router.post("/series/{series_id}/breaks", status_code=201)
+@router.post("/series/{series_id}/breaks", status_code=201, response_model=BreakAdded)
 def add_break(
     body: BreakRequest,
     request: Request,
     series_id: int = _id(),
     who: Principal = Depends(principal),
     conn: sa.Connection = Depends(connection),
-) -> dict[str, Any]:
+) -> BreakAdded:
     """Mark "a new normal starts here" at a run's point: no alert across it from now on.
 
     Admin, or a machine of the same owner as the machine that made the run.
@@ -163,21 +153,21 @@ def add_break(
     return answer
 
 
-@router.get("/alert-settings")
+@router.get("/alert-settings", response_model=AlertSettingsView)
 def get_settings(
     who: Principal = Depends(principal), conn: sa.Connection = Depends(connection)
-) -> dict[str, Any]:
+) -> AlertSettingsView:
     """The detector's thresholds and the webhook URL in effect."""
     permissions.may_configure_alerts(who)
     return alert_settings.settings_view(conn)
 
 
-@router.put("/alert-settings")
+@router.put("/alert-settings", response_model=AlertSettingsView)
 def put_settings(
     body: SettingsChange,
     who: Principal = Depends(principal),
     conn: sa.Connection = Depends(connection),
-) -> dict[str, Any]:
+) -> AlertSettingsView:
     """Change thresholds or the webhook URL (environment variables still win)."""
     permissions.may_configure_alerts(who)
     for key, value in body.model_dump(exclude_none=True).items():

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from perffarm.model.api import Page, ResultRow, SeriesPoint
+from perffarm.model.api import Baseline, Page, ResultRow, SeriesKey, SeriesPoint
 from perffarm.server.core.paging import MAX_PAGE
 from perffarm.server.core.principal import Principal
 from perffarm.server.http.deps import connection, principal
@@ -77,7 +77,7 @@ def list_results(
     return Response(page.model_dump_json(), media_type="application/json")
 
 
-@router.get("/series/keys")
+@router.get("/series/keys", response_model=Page[SeriesKey])
 def series_keys(
     project: str,
     benchmark: str | None = None,
@@ -86,7 +86,7 @@ def series_keys(
     fingerprint: str | None = None,
     limit: int = Query(100, ge=1, le=MAX_PAGE),
     conn: sa.Connection = Depends(connection),
-) -> dict[str, Any]:
+) -> Page[SeriesKey]:
     """Series rows (id and key) of a project: the ids that breaks and alerts refer to."""
     items = series_rows.keys_of_project(
         conn,
@@ -97,13 +97,13 @@ def series_keys(
         fingerprint=fingerprint,
         limit=limit,
     )
-    return {"items": items}
+    return Page[SeriesKey](items=items)
 
 
 # -- baselines for `perffarm check --against REF --server URL` --------------------------------
 
 
-@router.get("/baseline")
+@router.get("/baseline", response_model=Baseline)
 def baseline(
     project: str,
     branch: str | None = Query(None, description="The baseline's branch (e.g. main)."),
@@ -121,7 +121,7 @@ def baseline(
     limit: int = Query(1, ge=1, le=50),
     who: Principal = Depends(principal),
     conn: sa.Connection = Depends(connection),
-) -> dict[str, Any]:
+) -> Baseline:
     """The baseline runs for a contender: see docs/analysis.md, "Baselines that follow git"."""
     return results.baseline(
         conn,

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from perffarm.analysis.changepoint import DEFAULT_MIN_MAGNITUDE, DEFAULT_P_VALUE, DEFAULT_WINDOW
+from perffarm.model.alerts import AlertSettingsView
 from perffarm.server.core.errors import Invalid
 from perffarm.server.store import server_settings
 
@@ -85,9 +86,9 @@ def store_setting(conn: sa.Connection, key: str, value: str) -> None:
     server_settings.write(conn, key, parse_setting(key, value))
 
 
-def settings_view(conn: sa.Connection) -> dict[str, Any]:
+def settings_view(conn: sa.Connection) -> AlertSettingsView:
     current = load_settings(conn)
-    return {
+    return AlertSettingsView(
         **asdict(current),
-        "overridden_by_environment": [env for env in SETTING_KEYS.values() if env in os.environ],
-    }
+        overridden_by_environment=[env for env in SETTING_KEYS.values() if env in os.environ],
+    )

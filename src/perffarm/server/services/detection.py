@@ -424,7 +424,8 @@ class DetectionWorker:
         with self.engine.connect() as conn:
             for group_id in sorted(set(group_ids)):
                 try:
-                    payloads.append(alerts.get_group(conn, group_id, admin=False))
+                    group = alerts.get_group(conn, group_id, admin=False)
+                    payloads.append(group.model_dump(mode="json"))
                 except NotFound:
                     continue
         if payloads and self.on_new_groups is not None:

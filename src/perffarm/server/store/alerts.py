@@ -17,10 +17,20 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from perffarm.model.alerts import (
+    Alert,
+    AlertDetail,
+    AlertEvent,
+    AlertGroup,
+    BreakAdded,
+    CommitRange,
+    Noise,
+    SeriesBreak,
+)
 from perffarm.server.core.errors import Invalid, NotFound
 from perffarm.server.core.paging import cursor_int, decode_cursor, page_of
 from perffarm.server.core.principal import Machine
-from perffarm.server.core.timeutil import iso, now, to_db
+from perffarm.server.core.timeutil import now, to_db, utc
 from perffarm.server.store import tables as t
 from perffarm.server.store.transactions import writing
 from perffarm.server.store.visibility import visible
@@ -147,52 +157,48 @@ def record(conn: sa.Connection, found: list[NewAlert]) -> tuple[list[int], list[
 # -- reading ----------------------------------------------------------------------------------
 
 
-def _alert_dict(row: Any) -> dict[str, Any]:
+def _alert(row: Any) -> Alert:
     ci = (
-        [row.magnitude_low, row.magnitude_high]
+        (row.magnitude_low, row.magnitude_high)
         if row.magnitude_low is not None and row.magnitude_high is not None
         else None
     )
-    return {
-        "id": row.id,
-        "group_id": row.group_id,
-        "series_id": row.series_id,
-        "project": row.project,
-        "benchmark": row.benchmark,
-        "params": json.loads(row.params),
-        "metric": row.metric,
-        "machine": row.machine,
-        "branch": row.branch,
-        "fingerprint": row.fingerprint,
-        "unit": row.unit,
-        "direction": row.direction,
-        "kind": row.kind,
-        "magnitude": row.magnitude,
-        "magnitude_ci": ci,
-        "p_value": row.p_value,
-        "mean_before": row.mean_before,
-        "mean_after": row.mean_after,
-        "n_before": row.n_before,
-        "n_after": row.n_after,
-        "noise": {
-            "cv": row.noise_cv,
-            "run_to_run": row.noise_run_to_run,
-            "level": row.noise_level,
-        },
-        "commit_range": {
-            "before": row.commit_before or None,
-            "after": row.commit_after or None,
-            "run_before": row.run_before,
-            "run_after": row.run_after,
-            "commit_time_before": iso(row.commit_time_before),
-            "commit_time_after": iso(row.commit_time_after),
-        },
-        "state": row.state,
-        "state_by": row.state_by,
-        "state_at": iso(row.state_at),
-        "state_note": row.state_note,
-        "created_at": iso(row.created_at),
-    }
+    return Alert(
+        id=row.id,
+        group_id=row.group_id,
+        series_id=row.series_id,
+        project=row.project,
+        benchmark=row.benchmark,
+        params=json.loads(row.params),
+        metric=row.metric,
+        machine=row.machine,
+        branch=row.branch,
+        fingerprint=row.fingerprint,
+        unit=row.unit,
+        direction=row.direction,
+        kind=row.kind,
+        magnitude=row.magnitude,
+        magnitude_ci=ci,
+        p_value=row.p_value,
+        mean_before=row.mean_before,
+        mean_after=row.mean_after,
+        n_before=row.n_before,
+        n_after=row.n_after,
+        noise=Noise(cv=row.noise_cv, run_to_run=row.noise_run_to_run, level=row.noise_level),
+        commit_range=CommitRange(
+            before=row.commit_before or None,
+            after=row.commit_after or None,
+            run_before=row.run_before,
+            run_after=row.run_after,
+            commit_time_before=utc(row.commit_time_before),
+            commit_time_after=utc(row.commit_time_after),
+        ),
+        state=row.state,
+        state_by=row.state_by,
+        state_at=utc(row.state_at),
+        state_note=row.state_note,
+        created_at=utc(row.created_at),
+    )
 
 
 def _alert_query(admin: bool, viewer: int | None) -> sa.Select:
@@ -216,7 +222,7 @@ def list_alerts(
     cursor: str | None,
     limit: int,
     viewer: int | None = None,
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[Alert], str | None]:
     """Alerts newest first."""
     if state is not None and state not in STATES:
         raise Invalid(f"state: {state!r} is not one of {', '.join(STATES)}")
@@ -233,26 +239,26 @@ def list_alerts(
         limit,
         lambda row: (row.id,),
     )
-    return [_alert_dict(row) for row in rows], next_cursor
+    return [_alert(row) for row in rows], next_cursor
 
 
-def _events(conn: sa.Connection, alert_id: int) -> list[dict[str, Any]]:
+def _events(conn: sa.Connection, alert_id: int) -> list[AlertEvent]:
     e = t.alert_events
     rows = conn.execute(
         sa.select(e.c.state, e.c.by, e.c.at, e.c.note)
         .where(e.c.alert_id == alert_id)
         .order_by(e.c.id)
     ).all()
-    return [{"state": r.state, "by": r.by, "at": iso(r.at), "note": r.note} for r in rows]
+    return [AlertEvent(state=r.state, by=r.by, at=utc(r.at), note=r.note) for r in rows]
 
 
 def get_alert(
     conn: sa.Connection, alert_id: int, *, admin: bool, viewer: int | None = None
-) -> dict[str, Any]:
+) -> AlertDetail:
     row = conn.execute(_alert_query(admin, viewer).where(t.alerts.c.id == alert_id)).first()
     if row is None:
         raise NotFound(f"no alert {alert_id}")
-    return {**_alert_dict(row), "history": _events(conn, alert_id)}
+    return AlertDetail(**dict(_alert(row)), history=_events(conn, alert_id))
 
 
 def machine_of_alert(
@@ -303,7 +309,7 @@ def list_groups(
     cursor: str | None,
     limit: int,
     viewer: int | None = None,
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[AlertGroup], str | None]:
     """Groups newest first, each with its (visible) alerts; groups with none are left out."""
     g, a, m = t.alert_groups, t.alerts, t.machines
     seen = (
@@ -323,37 +329,37 @@ def list_groups(
         limit,
         lambda row: (row.id,),
     )
-    members: dict[int, list[dict[str, Any]]] = {row.id: [] for row in page}
+    members: dict[int, list[Alert]] = {row.id: [] for row in page}
     if page:
         alert_rows = conn.execute(
             _alert_query(admin, viewer).where(a.c.group_id.in_(list(members))).order_by(a.c.id)
         ).all()
         for row in alert_rows:
-            members[row.group_id].append(_alert_dict(row))
-    return [group_dict(row, members[row.id]) for row in page], next_cursor
+            members[row.group_id].append(_alert(row))
+    return [_group(row, members[row.id]) for row in page], next_cursor
 
 
-def group_dict(row: Any, members: list[dict[str, Any]]) -> dict[str, Any]:
+def _group(row: Any, members: list[Alert]) -> AlertGroup:
     states: dict[str, int] = {}
     for alert in members:
-        states[alert["state"]] = states.get(alert["state"], 0) + 1
-    return {
-        "id": row.id,
-        "project": row.project,
-        "branch": row.branch or None,
-        "commit_before": row.commit_before or None,
-        "commit_after": row.commit_after or None,
-        "created_at": iso(row.created_at),
-        "alerts": members,
-        "regressions": sum(1 for alert in members if alert["kind"] == "regression"),
-        "improvements": sum(1 for alert in members if alert["kind"] == "improvement"),
-        "states": states,
-    }
+        states[alert.state] = states.get(alert.state, 0) + 1
+    return AlertGroup(
+        id=row.id,
+        project=row.project,
+        branch=row.branch or None,
+        commit_before=row.commit_before or None,
+        commit_after=row.commit_after or None,
+        created_at=utc(row.created_at),
+        alerts=members,
+        regressions=sum(1 for alert in members if alert.kind == "regression"),
+        improvements=sum(1 for alert in members if alert.kind == "improvement"),
+        states=states,
+    )
 
 
 def get_group(
     conn: sa.Connection, group_id: int, *, admin: bool, viewer: int | None = None
-) -> dict[str, Any]:
+) -> AlertGroup:
     row = conn.execute(sa.select(t.alert_groups).where(t.alert_groups.c.id == group_id)).first()
     if row is None:
         raise NotFound(f"no alert group {group_id}")
@@ -362,7 +368,7 @@ def get_group(
     ).all()
     if not alert_rows:
         raise NotFound(f"no alert group {group_id}")
-    return group_dict(row, [_alert_dict(r) for r in alert_rows])
+    return _group(row, [_alert(r) for r in alert_rows])
 
 
 # -- breaks -----------------------------------------------------------------------------------
@@ -420,9 +426,7 @@ def track_of_series(conn: sa.Connection, series_id: int) -> tuple[str, str, str,
     return (row.project, row.benchmark, row.params, row.metric, row.branch)
 
 
-def add_break(
-    conn: sa.Connection, target: BreakTarget, *, by: str, note: str | None
-) -> dict[str, Any]:
+def add_break(conn: sa.Connection, target: BreakTarget, *, by: str, note: str | None) -> BreakAdded:
     """Record "a new normal starts here"; alerts still new at exactly that point become invalid."""
     at = to_db(now())
     sb, a = t.series_breaks, t.alerts
@@ -461,17 +465,17 @@ def add_break(
                     alert_id=alert_id, state="invalid", by=by, at=at, note=reason
                 )
             )
-    return {
-        "series_id": target.series_id,
-        "run_id": target.run_id,
-        "created_by": by,
-        "created_at": iso(at),
-        "note": note,
-        "invalidated_alerts": stale,
-    }
+    return BreakAdded(
+        series_id=target.series_id,
+        run_id=target.run_id,
+        created_by=by,
+        created_at=at,
+        note=note,
+        invalidated_alerts=stale,
+    )
 
 
-def list_breaks(conn: sa.Connection, series_id: int) -> list[dict[str, Any]]:
+def list_breaks(conn: sa.Connection, series_id: int) -> list[SeriesBreak]:
     sb, m = t.series_breaks, t.machines
     rows = conn.execute(
         sa.select(sb, m.c.name.label("machine"))
@@ -480,13 +484,13 @@ def list_breaks(conn: sa.Connection, series_id: int) -> list[dict[str, Any]]:
         .order_by(sb.c.id)
     ).all()
     return [
-        {
-            "series_id": r.series_id,
-            "run_id": r.run_id,
-            "machine": r.machine,
-            "created_by": r.created_by,
-            "created_at": iso(r.created_at),
-            "note": r.note,
-        }
+        SeriesBreak(
+            series_id=r.series_id,
+            run_id=r.run_id,
+            machine=r.machine,
+            created_by=r.created_by,
+            created_at=utc(r.created_at),
+            note=r.note,
+        )
         for r in rows
     ]

@@ -11,7 +11,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from perffarm.model import canonical_params
-from perffarm.model.api import ResultRow
+from perffarm.model.api import Baseline, BaselineRun, ResultRow
 from perffarm.server.core.errors import Invalid, NotFound
 from perffarm.server.core.paging import MAX_PAGE, cursor_int, decode_cursor, page_of, query_time
 from perffarm.server.core.timeutil import iso, to_db, utc
@@ -284,7 +284,7 @@ def baseline(
     machine: str | None,
     limit: int,
     admin: bool,
-) -> dict[str, Any]:
+) -> Baseline:
     """The baseline runs for a contender: see docs/analysis.md, "Baselines that follow git"."""
     r, m = t.runs, t.machines
     query = (
@@ -341,23 +341,23 @@ def baseline(
         if commit is not None:
             query = query.where(r.c.commit != commit)
         rows = conn.execute(query.order_by(*newest).limit(limit)).all()
-    return {
-        "mode": mode,
-        "exact": exact,
-        "runs": [
-            {
-                "id": row.id,
-                "project": row.project,
-                "machine": row.machine,
-                "branch": row.branch,
-                "commit": row.commit,
-                "commit_time": iso(row.commit_time),
-                "fingerprint": row.fingerprint,
-                "started_at": iso(row.started_at),
-            }
+    return Baseline(
+        mode=mode,
+        exact=exact,
+        runs=[
+            BaselineRun(
+                id=row.id,
+                project=row.project,
+                machine=row.machine,
+                branch=row.branch,
+                commit=row.commit,
+                commit_time=utc(row.commit_time),
+                fingerprint=row.fingerprint,
+                started_at=utc(row.started_at),
+            )
             for row in rows
         ],
-    }
+    )
 
 
 def active_branches(conn: sa.Connection, project: str, since: datetime) -> list[str]:

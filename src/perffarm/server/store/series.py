@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from perffarm.model.api import SeriesKey
 from perffarm.server.store import tables as t
 
 _CHUNK = 500
@@ -64,7 +65,7 @@ def keys_of_project(
     branch: str | None,
     fingerprint: str | None,
     limit: int,
-) -> list[dict[str, Any]]:
+) -> list[SeriesKey]:
     """Series rows (id and key) of a project: the ids that breaks and alerts refer to."""
     s = t.series
     query = sa.select(s.c.id, s.c.benchmark, s.c.params, s.c.metric, s.c.fingerprint, s.c.branch)
@@ -79,14 +80,14 @@ def keys_of_project(
             query = query.where(column == value)
     rows = conn.execute(query.order_by(s.c.id).limit(limit)).all()
     return [
-        {
-            "id": row.id,
-            "project": project,
-            "benchmark": row.benchmark,
-            "params": json.loads(row.params),
-            "metric": row.metric,
-            "fingerprint": row.fingerprint or None,
-            "branch": row.branch or None,
-        }
+        SeriesKey(
+            id=row.id,
+            project=project,
+            benchmark=row.benchmark,
+            params=json.loads(row.params),
+            metric=row.metric,
+            fingerprint=row.fingerprint or None,
+            branch=row.branch or None,
+        )
         for row in rows
     ]

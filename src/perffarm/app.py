@@ -17,16 +17,27 @@ from sqlalchemy.engine import Engine
 
 from perffarm import __version__
 from perffarm.model.api import API_PREFIX
-from perffarm.server import loadtests
 from perffarm.server.http import alerts as alerts_api
-from perffarm.server.http import errors, meta, oauth, runs, series, signin
+from perffarm.server.http import (
+    errors,
+    loadtests_compat,
+    meta,
+    metrics,
+    oauth,
+    runs,
+    series,
+    signin,
+)
+from perffarm.server.http import loadtests as loadtests_api
 from perffarm.server.http import machines as machines_api
 from perffarm.server.http import projects as projects_api
 from perffarm.server.http import users as users_api
 from perffarm.server.http.body import BodyMiddleware
+from perffarm.server.http.fastput import FastMetricsPut
 from perffarm.server.http.logfilter import install_log_filter
 from perffarm.server.http.middleware import AuthMiddleware, SecurityHeadersMiddleware
 from perffarm.server.http.ratelimit import RateLimiter
+from perffarm.server.services import loadtests
 from perffarm.server.services.alert_settings import load_settings
 from perffarm.server.services.detection import DetectionWorker
 from perffarm.server.services.ingest import Ingestor
@@ -47,7 +58,7 @@ class ResultsServer(FastAPI):
     def build_middleware_stack(self) -> Any:
         stack = super().build_middleware_stack()
         settings: Settings = self.state.settings
-        return loadtests.FastMetricsPut(
+        return FastMetricsPut(
             stack, server=self, max_body=settings.max_body, private=settings.private
         )
 
@@ -128,7 +139,7 @@ def create_app(settings: Settings, *, migrate_database: bool = True) -> FastAPI:
     # harness's routes take thousands of PUTs a second, so they go first (their paths are
     # theirs alone: /test/..., /status).
     loadtests.install(app, engine)
-    app.include_router(loadtests.compat)
+    app.include_router(loadtests_compat.router)
     for router in (
         meta.router,
         runs.router,
@@ -137,10 +148,10 @@ def create_app(settings: Settings, *, migrate_database: bool = True) -> FastAPI:
         users_api.router,
         projects_api.router,
         alerts_api.router,
-        loadtests.v1,
+        loadtests_api.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
-    app.include_router(loadtests.metrics_router)
+    app.include_router(metrics.router)
     app.include_router(oauth.router)
     app.include_router(signin.router)
     web.install(app)

@@ -15,8 +15,10 @@ from alembic import command
 from fastapi.testclient import TestClient
 
 from perffarm.app import create_app
-from perffarm.server import loadtests as lt
-from perffarm.server.settings import Settings, database_url
+from perffarm.model.loadtest import BatchAck
+from perffarm.server.services import loadtest_batches, loadtests
+from perffarm.server.settings import LoadTestSettings, Settings, database_url
+from perffarm.server.store import loadtests as chunk_store
 from perffarm.server.store import migrate
 from perffarm.server.store.engine import make_engine
 
@@ -78,7 +80,7 @@ def test_a_database_at_0004_keeps_its_datapoints_through_0005_and_back(database:
     }
     before, after = migrate.upgrade(engine)
     assert (before, after) == ("0004", migrate.head_revision())
-    store = lt.Store(engine, lt.LoadTestSettings())
+    store = loadtests.LoadTests(engine, LoadTestSettings())
     for test, points in expected.items():
         whole = json.loads("".join(store.whole_test_json(test)))
         assert whole["dataPoints"] == points
@@ -166,31 +168,31 @@ def test_batches_are_stored_as_sent_and_read_in_order(client: TestClient) -> Non
     ],
 )  # fmt: skip
 def test_parse_batch_names_the_field(body: bytes, field: str) -> None:
-    with pytest.raises(lt.BatchError) as caught:
-        lt.parse_batch(body)
+    with pytest.raises(loadtest_batches.BatchError) as caught:
+        loadtest_batches.parse_batch(body)
     assert caught.value.field == field
 
 
 def test_ingest_batch_for_other_transports(client: TestClient) -> None:
     app = client.app
     client.post("/api/v1/loadtests", json={"id": "g"}, headers=AUTH)
-    batch = lt.parse_batch(
+    batch = loadtest_batches.parse_batch(
         b'{"worker":"grpc","incarnation":"i","sequence":0,'
         b'"datapoints":[{"peerId":"p","metrics":{"sent": 2}}]}'
     )
 
-    async def ingest() -> lt.BatchAck:
-        return await lt.ingest_batch(app, "g", batch)
+    async def ingest() -> BatchAck:
+        return await loadtests.ingest_batch(app, "g", batch)
 
-    with pytest.raises(lt.IngestRefused) as refused:
+    with pytest.raises(loadtests.IngestRefused) as refused:
         client.portal.call(ingest)
     assert (refused.value.status, refused.value.code) == (409, "test-not-started")
     client.post("/api/v1/loadtests/g/start", headers=AUTH)
-    assert client.portal.call(ingest) == lt.BatchAck(accepted=1, duplicate=False)
-    assert client.portal.call(ingest) == lt.BatchAck(accepted=0, duplicate=True)
+    assert client.portal.call(ingest) == BatchAck(accepted=1, duplicate=False)
+    assert client.portal.call(ingest) == BatchAck(accepted=0, duplicate=True)
     assert client.get("/api/v1/loadtests/g/summary").json()["metrics"]["sent"]["sum"] == 2
-    with pytest.raises(lt.BatchError, match="must be an object"):
-        lt.parse_batch(
+    with pytest.raises(loadtest_batches.BatchError, match="must be an object"):
+        loadtest_batches.parse_batch(
             b'{"worker":"w","incarnation":"i","sequence":1,'
             b'"datapoints":[{"peerId":"p","timestamp":1,"metrics":[1]}]}'
         )
@@ -204,15 +206,17 @@ def test_chunk_ids_follow_commit_order_on_postgresql(postgres_url: str, tmp_path
     with TestClient(app) as client, ThreadPoolExecutor(2) as pool:
         for test_id in ("ordered", "other"):
             client.post(f"/test/{test_id}", json={"started": True})
-        store: lt.Store = app.state.loadtests
+        store: loadtests.LoadTests = app.state.loadtests
 
-        def batch(sequence: int) -> lt.ParsedBatch:
-            return lt.parse_batch(json.dumps(_batch("w", sequence, peers=3)).encode())
+        def batch(sequence: int) -> loadtest_batches.ParsedBatch:
+            return loadtest_batches.parse_batch(json.dumps(_batch("w", sequence, peers=3)).encode())
 
         # Another writer (a second server process, say) between its insert and its commit.
         with store.engine.begin() as open_transaction:
-            codec, blob = lt.encode_chunk(b'[{"peerId":"first","timestamp":5,"metrics":{}}]')
-            lt.insert_chunks(
+            codec, blob = chunk_store.encode_chunk(
+                b'[{"peerId":"first","timestamp":5,"metrics":{}}]'
+            )
+            chunk_store.insert_chunks(
                 open_transaction,
                 [
                     {
@@ -263,7 +267,7 @@ def test_single_puts_after_a_lost_database_connection(
         refused = client.put("/test/cut/peer/a/metrics", json={"sent": 100})
         assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
         assert client.put("/test/cut/peer/a/metrics", json={"sent": 2}).status_code == 200
-        monkeypatch.setattr(lt._PostgresChunkWriter, "IDLE_CHECK", 0.0)
+        monkeypatch.setattr(chunk_store.PostgresChunkWriter, "IDLE_CHECK", 0.0)
         cut_connections()
         assert client.put("/test/cut/peer/a/metrics", json={"sent": 4}).status_code == 200
         summary = client.get("/api/v1/loadtests/cut/summary").json()
@@ -310,10 +314,10 @@ def test_k6_threshold_objects_are_checked_and_kept(client: TestClient) -> None:
     made = client.post("/api/v1/loadtests", json=good, headers=AUTH).json()
     assert made["thresholds"]["sent"][0]["abortOnFail"] is True
     client.post("/api/v1/loadtests/k/datapoints", json=_batch("w", 0, 2), headers=AUTH)
-    store: lt.Store = client.app.state.loadtests
+    store: loadtests.LoadTests = client.app.state.loadtests
     row = store.row("k")
     # Within the delay nothing aborts; after it, the failing threshold does.
-    assert store.check_test("k", lt.now_ms(), json.loads(row.definition)) is None
+    assert store.check_test("k", loadtest_batches.now_ms(), json.loads(row.definition)) is None
     client.post(
         "/api/v1/loadtests/k/datapoints",
         json={**_batch("w", 1, 1), "datapoints": [{"peerId": "x", "metrics": {"sent": 500}}]},

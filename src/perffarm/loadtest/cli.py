@@ -79,8 +79,7 @@ def server_command(
     import uvicorn
 
     from perffarm.server.cli import _check_port_free, _open_and_migrate
-    from perffarm.server.loadtests import COMPAT_AUTH_MODES, LoadTestSettings
-    from perffarm.server.settings import Settings
+    from perffarm.server.settings import COMPAT_AUTH_MODES, LoadTestSettings, Settings
     from perffarm.server.store.server_settings import ensure_admin_token
 
     if compat_auth not in COMPAT_AUTH_MODES:

@@ -211,3 +211,13 @@ def may_write_loadtests(
             "admin token or a machine's credentials"
         )
     may_change_anything(principal)
+
+
+def may_write_compat_loadtests(mode: str, *, token_given: bool) -> None:
+    """The original harness's routes: open like the original (``open``), or the load-test
+    token only (``token``)."""
+    if mode == "open" or token_given:
+        return
+    raise _unauthorized(
+        "this server needs the load-test token (X-Perffarm-Loadtest-Token header or ?token=)"
+    )

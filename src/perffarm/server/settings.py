@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from perffarm.loadtest.summary import DEFAULT_MISSING_AFTER_MS
+
 DEFAULT_DATABASE = "./farm.db"
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
 REGISTRATION_MODES = ("open", "admin")
@@ -29,6 +31,18 @@ _ENV_GRPC_ADDRESS = "PERFFARM_SERVER_GRPC_ADDRESS"
 _ENV_GRPC_TLS_CERT = "PERFFARM_SERVER_GRPC_TLS_CERT"
 _ENV_GRPC_TLS_KEY = "PERFFARM_SERVER_GRPC_TLS_KEY"
 _ENV_GRPC_QPS_MACHINE = "PERFFARM_SERVER_GRPC_QPS_MACHINE"
+
+ENV_RESULTS = "PERFFARM_LOADTEST_RESULTS"
+ENV_COMPAT_AUTH = "PERFFARM_LOADTEST_COMPAT_AUTH"
+ENV_TOKEN = "PERFFARM_LOADTEST_TOKEN"
+ENV_INFLUX = "PERFFARM_LOADTEST_INFLUX"
+ENV_INFLUX_DB = "PERFFARM_LOADTEST_INFLUX_DB"
+ENV_MISSING_AFTER = "PERFFARM_LOADTEST_MISSING_AFTER"
+ENV_CHECK_EVERY = "PERFFARM_LOADTEST_CHECK_EVERY"
+LOADTEST_TOKEN_HEADER = "X-Perffarm-Loadtest-Token"
+COMPAT_AUTH_MODES = ("open", "token")
+#: How often running tests' ``abortOnFail`` thresholds are checked (the stats interval).
+DEFAULT_CHECK_EVERY = 2.0
 
 
 @dataclass(frozen=True)
@@ -164,3 +178,46 @@ class Settings:
             grpc_tls_key=os.environ.get(_ENV_GRPC_TLS_KEY) or None,
             grpc_qps_machine=os.environ.get(_ENV_GRPC_QPS_MACHINE) or None,
         )
+
+
+@dataclass(frozen=True)
+class LoadTestSettings:
+    """Read from ``PERFFARM_LOADTEST_*`` so that every uvicorn worker process agrees."""
+
+    results_location: Path | None = None
+    compat_auth: str = "open"
+    token: str | None = None
+    influx_url: str | None = None
+    influx_db: str = "comms"
+    missing_after_ms: int = DEFAULT_MISSING_AFTER_MS
+    #: Seconds between checks of running tests' ``abortOnFail`` thresholds.
+    check_every: float = DEFAULT_CHECK_EVERY
+
+    @classmethod
+    def from_env(cls) -> LoadTestSettings:
+        results = os.environ.get(ENV_RESULTS) or None
+        return cls(
+            results_location=Path(results).expanduser() if results else None,
+            compat_auth=os.environ.get(ENV_COMPAT_AUTH, "open"),
+            token=os.environ.get(ENV_TOKEN) or None,
+            influx_url=os.environ.get(ENV_INFLUX) or None,
+            influx_db=os.environ.get(ENV_INFLUX_DB) or "comms",
+            missing_after_ms=int(
+                float(os.environ.get(ENV_MISSING_AFTER) or DEFAULT_MISSING_AFTER_MS / 1000) * 1000
+            ),
+            check_every=float(os.environ.get(ENV_CHECK_EVERY) or DEFAULT_CHECK_EVERY),
+        )
+
+    def to_env(self) -> dict[str, str]:
+        env = {ENV_COMPAT_AUTH: self.compat_auth, ENV_INFLUX_DB: self.influx_db}
+        if self.results_location is not None:
+            env[ENV_RESULTS] = str(self.results_location)
+        if self.token:
+            env[ENV_TOKEN] = self.token
+        if self.influx_url:
+            env[ENV_INFLUX] = self.influx_url
+        return env
+
+    def check(self) -> None:
+        if self.compat_auth not in COMPAT_AUTH_MODES:
+            raise ValueError(f"load-test compat auth must be one of {', '.join(COMPAT_AUTH_MODES)}")

@@ -8,7 +8,7 @@
   --enable_rpc_reporter`` sends, stored as runs;
 - ``grpc.health.v1.Health`` and server reflection.
 
-Everything goes through the same code as HTTP: ``server/auth.py`` for credentials,
-``server/ingest.py`` for runs, ``server/loadtests.py`` for datapoints,
-``server/queries.py`` for results, on the app's engine and event loop. See docs/grpc.md.
+Everything goes through the same code as HTTP: ``services/authn.py`` and ``permissions.py``
+for credentials, ``services/ingest.py`` for runs, ``services/loadtests.py`` for datapoints,
+``store/results.py`` for results, on the app's engine and event loop. See docs/grpc.md.
 """

@@ -40,8 +40,9 @@ from perffarm.server.grpc.calls import (
     resolve,
     upload_machine,
 )
-from perffarm.server.loadtests import BatchError, IngestRefused, ingest_batch, parse_batch
 from perffarm.server.services.ingest import field_errors
+from perffarm.server.services.loadtest_batches import BatchError, parse_batch
+from perffarm.server.services.loadtests import ingest_batch
 from perffarm.server.store import results
 
 M = TypeVar("M", bound=Message)
@@ -280,15 +281,7 @@ class Services:
         if not batch.test_id:
             raise Refused(INVALID, "test_id: empty: name the load test")
         parsed = await asyncio.to_thread(_parse, batch)
-        try:
-            ack = await ingest_batch(self.app, batch.test_id, parsed)
-        except IngestRefused as exc:
-            code = (
-                grpc.StatusCode.NOT_FOUND
-                if exc.status == 404
-                else grpc.StatusCode.FAILED_PRECONDITION
-            )
-            raise Refused(code, str(exc)) from None
+        ack = await ingest_batch(self.app, batch.test_id, parsed)
         return pb.BatchAck(
             test_id=batch.test_id,
             worker=batch.worker,
@@ -372,7 +365,7 @@ def _parse(batch: pb.DatapointBatch) -> Any:
             # A metrics_json that is not JSON spoils the whole text: find which one.
             for index, point in enumerate(batch.datapoints):
                 _point_dict(index, point)
-        raise Refused(INVALID, f"invalid batch: {batch_field(exc.field)}: {exc.message}") from None
+        raise Refused(INVALID, f"invalid batch: {batch_field(exc.field)}: {exc.problem}") from None
     envelope = parsed.envelope
     # A metrics_json is copied into the text as sent: one that closes its object early
     # and adds datapoints or envelope fields shows up here.

@@ -298,3 +298,18 @@ def test_an_unreachable_server_is_named_with_the_tries(kind: str) -> None:
 def test_a_url_that_is_no_server_url_is_said_so(url: str) -> None:
     with pytest.raises(ClientError, match="server URL"):
         Client(url)
+
+
+def test_credentials_go_to_the_server_only_never_where_an_answer_points() -> None:
+    ok = Answer.json(200, {})
+    with FaultServer() as home, FaultServer() as elsewhere:
+        home.answer = elsewhere.answer = lambda method, path: ok
+        with Client(home.url, token="lab:secret", headers={"X-Perffarm-Loadtest-Token": "t"},
+                    check_version=False) as client:  # fmt: skip
+            client.request("POST", f"{home.url}/oauth/token", api=False)
+            client.request("POST", f"{elsewhere.url}/oauth/token", api=False)
+    mine = {k.lower() for k in home.seen[0].headers}
+    theirs = {k.lower() for k in elsewhere.seen[0].headers}
+    assert {"authorization", "x-perffarm-loadtest-token", "user-agent"} <= mine
+    assert "authorization" not in theirs and "x-perffarm-loadtest-token" not in theirs
+    assert "user-agent" in theirs

@@ -193,15 +193,20 @@ class Core:
             raise ClientError(
                 f"{server!r} is not a results server URL: give http://HOST:PORT or https://HOST"
             )
+        self._origin = (parsed.scheme, parsed.host, parsed.port)
+        #: Sent with every request (and set on the httpx client the client makes).
         self.headers: dict[str, str] = {
             "User-Agent": USER_AGENT,
             API_VERSION_HEADER: str(API_VERSION),
         }
+        #: Credentials and the caller's own headers: sent to this server only, never to
+        #: another one an answer names (an OAuth endpoint behind a proxy, say).
+        self.private_headers: dict[str, str] = {}
         if token:
-            self.headers["Authorization"] = f"Bearer {token}"
+            self.private_headers["Authorization"] = f"Bearer {token}"
         if machine:
-            self.headers[MACHINE_HEADER] = machine
-        self.headers.update(headers or {})
+            self.private_headers[MACHINE_HEADER] = machine
+        self.private_headers.update(headers or {})
         self.timeout = httpx.Timeout(timeout, connect=min(connect_timeout, timeout))
         self.policy = policy
         self.check_version = check_version
@@ -230,10 +235,12 @@ class Core:
         """Everything a client needs to send one request, its retries included."""
         if idempotent is None:
             idempotent = method.upper() in IDEMPOTENT_METHODS
-        options["headers"] = {**self.headers, **(options.get("headers") or {})}
+        url = self.url(path, api)
+        private = self.private_headers if self.same_origin(url) else {}
+        options["headers"] = {**self.headers, **private, **(options.get("headers") or {})}
         return Prepared(
             what=what or f"answering {method.upper()} {path}",
-            url=self.url(path, api),
+            url=url,
             options=options,
             retry=self.policy.tenacity_kwargs(idempotent, retries),
         )
@@ -242,6 +249,13 @@ class Core:
         """After the last try: the typed error of an error answer (unless not ``check``)."""
         if check and response.status_code >= 400:
             raise self.error(response, prepared.what, tries)
+
+    def same_origin(self, url: str) -> bool:
+        try:
+            other = httpx.URL(url)
+        except httpx.InvalidURL:
+            return False
+        return (other.scheme, other.host, other.port) == self._origin
 
     def raise_if_transient(self, response: httpx.Response) -> None:
         """Inside an attempt: an answer worth another try becomes Transient."""

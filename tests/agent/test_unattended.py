@@ -268,6 +268,12 @@ class _BranchesHandler(http.server.BaseHTTPRequestHandler):
             body = json.dumps({"branches": ["feature/*", "gone"]}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
+        elif self.path == "/api/v1/health":
+            # perffarm's client reads the API version a server states before asking it.
+            health = {"api_version": 1, "server_version": "stand-in", "database": "none"}
+            body = json.dumps(health).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
         else:
             body = b"{}"
             self.send_response(404)

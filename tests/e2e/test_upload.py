@@ -26,6 +26,8 @@ from perffarm.agent.upload import (
     upload,
 )
 from perffarm.cli import main
+from perffarm.model.api import API_VERSION
+from tests.client.support import Answer, FaultServer
 from tests.server.support import ADMIN, ServerProcess, make_run
 from tests.support import free_port
 
@@ -280,17 +282,50 @@ def test_probe_figures_reach_the_server_and_credentials_are_private(
     assert run["probe"]["transactions_per_second"] == report.probe.transactions_per_second
 
 
-def test_server_too_new_or_too_old_is_named(
-    shared_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+def test_a_server_of_another_api_version_is_refused_and_nothing_is_marked(
+    shared_server: ServerProcess, tmp_path: Path
 ) -> None:
-    with ServerClient(shared_server.url, retries=0) as client:
-        monkeypatch.setattr(upload_module, "API_VERSION", 0)
+    creds = tmp_path / "config"
+    _register(shared_server.url, "version-box", creds)
+    ids = _fill_store(tmp_path / "store.db", "version-box", 2)
+    real = load_credentials(creds)
+    with FaultServer(shared_server.url) as newer, LocalStore(tmp_path / "store.db") as store:
+        newer.health = {"api_version": API_VERSION + 1, "min_client_api_version": API_VERSION + 1}
+        through = Credentials(newer.url, real.machine, real.secret)
         with pytest.raises(IncompatibleServer, match=r"too new.*upgrade perffarm on this machine"):
-            client.health()
-        monkeypatch.setattr(upload_module, "API_VERSION", 1)
-        monkeypatch.setattr(upload_module, "CLIENT_MIN_SERVER_API", 2)
+            upload(store, through, probe_seconds=0)
+        assert sorted(store.pending_uploads(newer.url)) == sorted(ids)
+        newer.health = {"api_version": API_VERSION - 1}
         with pytest.raises(IncompatibleServer, match=r"too old.*upgrade the server"):
-            client.health()
+            upload(store, through, probe_seconds=0)
+    assert [p for p in newer.paths() if "/runs" in p] == []
+
+
+def test_busy_answers_are_retried_and_each_run_is_stored_once(
+    shared_server: ServerProcess, tmp_path: Path
+) -> None:
+    """503 (with Retry-After) and a 502 on the way: the upload waits, resends, and the
+    server's idempotency keeps one copy of each run."""
+    creds = tmp_path / "config"
+    _register(shared_server.url, "busy-box", creds)
+    ids = _fill_store(tmp_path / "store.db", "busy-box", 6)
+    real = load_credentials(creds)
+    waits: list[float] = []
+    with FaultServer(shared_server.url) as faults, LocalStore(tmp_path / "store.db") as store:
+        faults.only = "/runs/batch"
+        busy = Answer.json(503, {"detail": "the database is unavailable; retry later"})
+        busy.headers["Retry-After"] = "0.2"
+        faults.script.extend([busy, Answer(502, b"bad gateway"), busy])
+        through = Credentials(faults.url, real.machine, real.secret)
+        with ServerClient(
+            faults.url, token=through.token, backoff=0.05, sleep=waits.append
+        ) as client:
+            report = upload(store, through, batch_runs=2, probe_seconds=0, client=client)
+        assert sorted(report.stored) == sorted(ids) and report.already_stored == []
+        assert store.pending_uploads(faults.url) == []
+    assert faults.paths().count("/api/v1/runs/batch") == 3 + 3
+    assert len(waits) == 3 and sum(w >= 0.2 for w in waits) >= 2
+    assert sorted(_server_run_ids(shared_server.url, machine="busy-box")) == sorted(ids)
 
 
 def test_credentials_default_to_the_last_registered_server(tmp_path: Path) -> None:
@@ -301,13 +336,15 @@ def test_credentials_default_to_the_last_registered_server(tmp_path: Path) -> No
     assert load_credentials(directory, "http://a:1/").machine == "m1"
 
 
-def test_backoff_doubles_between_retries(tmp_path: Path) -> None:
+def test_backoff_doubles_between_retries_with_jitter(tmp_path: Path) -> None:
     waits: list[float] = []
     url = f"http://127.0.0.1:{free_port()}"
     client = ServerClient(url, retries=3, backoff=0.5, sleep=waits.append)
     with client, pytest.raises(ServerUnreachable, match="4 tries"):
         client.health()
-    assert waits == [0.5, 1.0, 2.0]
+    floors = [0.5, 1.0, 2.0]
+    assert len(waits) == 3
+    assert all(f <= w <= f + 0.5 for f, w in zip(floors, waits, strict=True)), waits
 
 
 @pytest.mark.postgres

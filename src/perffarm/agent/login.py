@@ -1,145 +1,161 @@
 """Signing in from the command line: the OAuth 2.0 device authorization grant (RFC 8628)
 against a perffarm server, and the user's tokens kept between commands.
 
-The tokens live in ``user-credentials.json`` in the credentials directory (the machine
-credentials' ``credentials.json`` is another file: a machine and a person are different
-principals), keyed by server, mode 0600, written atomically. An access token that has
-expired is refreshed with the refresh token before use.
+The HTTP side is ``perffarm.client.Client`` (retries, the API-version check, typed
+errors); the tokens live in ``user-credentials.json`` (``perffarm.client.credentials``:
+keyed by server, mode 0600, written atomically; the machine's ``credentials.json`` is
+another file: a machine and a person are different principals). An access token that has
+expired is refreshed with the refresh token before use. Every failure is a ``LoginError``
+(a ``ClientError``) whose message is one line saying what to do.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import httpx
 
-from perffarm.agent.upload import config_dir, normalize_server, write_private_json
+from perffarm.client import credentials as files
+from perffarm.client._core import normalize_server, read_error_body
+from perffarm.client.credentials import USER_FILE as USER_CREDENTIALS_FILE
+from perffarm.client.credentials import UserTokens
+from perffarm.client.errors import ClientError
+from perffarm.client.sync import Client
 
-USER_CREDENTIALS_FILE = "user-credentials.json"
+__all__ = [
+    "USER_CREDENTIALS_FILE",
+    "LoginError",
+    "UserTokens",
+    "api",
+    "checked",
+    "current",
+    "device_login",
+    "forget",
+    "load",
+    "refresh",
+    "revoke",
+    "save",
+    "signed_in_client",
+]
+
 CLIENT_ID = "perffarm-cli"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+METADATA_PATH = "/.well-known/oauth-authorization-server"
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-class LoginError(Exception):
+class LoginError(ClientError):
     """One line for the user: what went wrong and what to do."""
 
 
-@dataclass
-class UserTokens:
-    server: str
-    access_token: str
-    refresh_token: str | None
-    expires_at: datetime
-    scope: str
+def _as_login_error(function: Callable[P, R]) -> Callable[P, R]:
+    """Any client error of ``function`` as a LoginError (what the commands catch)."""
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "server": self.server,
-            "access_token": self.access_token,
-            "refresh_token": self.refresh_token,
-            "expires_at": self.expires_at.isoformat(),
-            "scope": self.scope,
-        }
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except LoginError:
+            raise
+        except ClientError as exc:
+            raise LoginError(str(exc), exc.code) from exc
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> UserTokens:
-        return cls(
-            server=data["server"],
-            access_token=data["access_token"],
-            refresh_token=data.get("refresh_token"),
-            expires_at=datetime.fromisoformat(data["expires_at"]),
-            scope=data.get("scope", ""),
-        )
+    return wrapper
 
 
-def _path(creds_dir: str | Path | None) -> Path:
-    return config_dir(creds_dir) / USER_CREDENTIALS_FILE
+# -- the tokens file -------------------------------------------------------------------
 
 
-def _read(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {"default": None, "servers": {}}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data.get("servers"), dict):
-            raise ValueError("no 'servers' object")
-        return data
-    except (OSError, ValueError, AttributeError) as exc:
-        raise LoginError(
-            f"cannot read {path}: {exc} (delete it and run `perffarm login` again)"
-        ) from None
-
-
+@_as_login_error
 def save(creds_dir: str | Path | None, tokens: UserTokens) -> Path:
-    path = _path(creds_dir)
-    data = _read(path)
-    data["servers"][tokens.server] = tokens.to_json()
-    data["default"] = tokens.server
-    write_private_json(path, data)
-    return path
+    return files.save_user_tokens(creds_dir, tokens)
 
 
+@_as_login_error
 def load(creds_dir: str | Path | None, server: str | None) -> UserTokens | None:
-    data = _read(_path(creds_dir))
-    key = normalize_server(server) if server else data.get("default")
-    entry = data["servers"].get(key) if key else None
-    return UserTokens.from_json(entry) if entry else None
+    return files.load_user_tokens(creds_dir, server)
 
 
+@_as_login_error
 def forget(creds_dir: str | Path | None, server: str) -> bool:
-    path = _path(creds_dir)
-    data = _read(path)
-    removed = data["servers"].pop(server, None) is not None
-    if data.get("default") == server:
-        data["default"] = next(iter(data["servers"]), None)
-    if removed:
-        write_private_json(path, data)
-    return removed
+    return files.delete_user_tokens(creds_dir, server)
 
 
-def _reason(exc: Exception) -> str:
-    return str(exc) or type(exc).__name__
+# -- the device flow -------------------------------------------------------------------
 
 
-def _post(client: httpx.Client, url: str, form: dict[str, str]) -> httpx.Response:
-    try:
-        return client.post(url, data=form)
-    except httpx.HTTPError as exc:
-        raise LoginError(f"cannot reach {url}: {_reason(exc)}") from None
+def _client(server: str, timeout: float, token: str | None = None) -> Client:
+    return Client(server, token=token, timeout=timeout, retries=2)
 
 
-def metadata(client: httpx.Client, server: str) -> dict[str, Any]:
-    url = f"{server}/.well-known/oauth-authorization-server"
-    try:
-        response = client.get(url)
-    except httpx.HTTPError as exc:
-        raise LoginError(
-            f"cannot reach the server at {server}: {_reason(exc)} (check --server)"
-        ) from None
+def metadata(client: Client) -> dict[str, Any]:
+    """The server's OAuth endpoints (RFC 8414)."""
+    response = client.request(
+        "GET", METADATA_PATH, api=False, check=False, what="reading its sign-in endpoints"
+    )
     if response.status_code != 200:
         raise LoginError(
-            f"{server} does not offer sign-in ({response.status_code} from {url}): "
-            "is it a perffarm server, and new enough?"
+            f"{client.server} does not offer sign-in ({response.status_code} from "
+            f"{METADATA_PATH}): is it a perffarm server, and new enough?"
         )
-    return response.json()
+    try:
+        meta = response.json()
+        for key in ("device_authorization_endpoint", "token_endpoint"):
+            if not isinstance(meta[key], str):
+                raise TypeError(key)
+    except (ValueError, KeyError, TypeError, RecursionError):
+        raise LoginError(
+            f"{client.server} answered {METADATA_PATH} with something that is not OAuth "
+            "metadata: is it a perffarm server?"
+        ) from None
+    return dict(meta)
+
+
+def _post(client: Client, url: str, form: dict[str, str]) -> httpx.Response:
+    return client.request("POST", url, data=form, check=False, idempotent=False, what="signing in")
+
+
+def _answer(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except (ValueError, RecursionError):
+        data = None
+    if not isinstance(data, dict):
+        raise LoginError(
+            f"the server's answer to the sign-in is not JSON (HTTP {response.status_code})"
+        )
+    return data
 
 
 def _tokens_from(server: str, answer: dict[str, Any]) -> UserTokens:
-    return UserTokens(
-        server=server,
-        access_token=answer["access_token"],
-        refresh_token=answer.get("refresh_token"),
-        expires_at=datetime.now(UTC) + timedelta(seconds=int(answer.get("expires_in", 3600))),
-        scope=answer.get("scope", ""),
-    )
+    try:
+        return UserTokens(
+            server=server,
+            access_token=str(answer["access_token"]),
+            refresh_token=answer.get("refresh_token"),
+            expires_at=datetime.now(UTC) + timedelta(seconds=int(answer.get("expires_in", 3600))),
+            scope=str(answer.get("scope", "")),
+        )
+    except (KeyError, TypeError, ValueError):
+        raise LoginError("the server's answer to the sign-in has no usable token") from None
 
 
+def _error_code(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except (ValueError, RecursionError):
+        return ""
+    return str(body.get("error", "")) if isinstance(body, dict) else ""
+
+
+@_as_login_error
 def device_login(
     server: str,
     *,
@@ -150,8 +166,8 @@ def device_login(
 ) -> UserTokens:
     """Run the device flow: ask for codes, let ``show`` tell the user, poll until done."""
     server = normalize_server(server)
-    with httpx.Client(timeout=timeout) as client:
-        meta = metadata(client, server)
+    with _client(server, timeout) as client:
+        meta = metadata(client)
         start = _post(
             client,
             meta["device_authorization_endpoint"],
@@ -159,7 +175,7 @@ def device_login(
         )
         if start.status_code != 200:
             raise LoginError(f"the server refused to start a sign-in: {_describe(start)}")
-        codes = start.json()
+        codes = _answer(start)
         show(codes)
         interval = float(codes.get("interval", 5))
         deadline = time.monotonic() + float(codes.get("expires_in", 600))
@@ -170,12 +186,12 @@ def device_login(
                 meta["token_endpoint"],
                 {
                     "grant_type": DEVICE_GRANT,
-                    "device_code": codes["device_code"],
+                    "device_code": str(codes.get("device_code", "")),
                     "client_id": CLIENT_ID,
                 },
             )
             if answer.status_code == 200:
-                return _tokens_from(server, answer.json())
+                return _tokens_from(server, _answer(answer))
             error = _error_code(answer)
             if error == "authorization_pending":
                 continue
@@ -192,26 +208,16 @@ def device_login(
     raise LoginError("the code expired before it was approved: run `perffarm login` again")
 
 
-def _error_code(response: httpx.Response) -> str:
-    try:
-        return str(response.json().get("error", ""))
-    except ValueError:
-        return ""
-
-
 def _describe(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-        return str(body.get("error_description") or body.get("detail") or response.status_code)
-    except ValueError:
-        return f"HTTP {response.status_code}"
+    return read_error_body(response)[0]
 
 
+@_as_login_error
 def refresh(tokens: UserTokens, *, timeout: float = 10.0) -> UserTokens:
     if not tokens.refresh_token:
         raise LoginError(f"the sign-in to {tokens.server} expired: run `perffarm login` again")
-    with httpx.Client(timeout=timeout) as client:
-        meta = metadata(client, tokens.server)
+    with _client(tokens.server, timeout) as client:
+        meta = metadata(client)
         answer = _post(
             client,
             meta["token_endpoint"],
@@ -221,14 +227,15 @@ def refresh(tokens: UserTokens, *, timeout: float = 10.0) -> UserTokens:
                 "client_id": CLIENT_ID,
             },
         )
-    if answer.status_code != 200:
-        raise LoginError(
-            f"the sign-in to {tokens.server} ended ({_describe(answer)}): "
-            f"run `perffarm login --server {tokens.server}` again"
-        )
-    return _tokens_from(tokens.server, answer.json())
+        if answer.status_code != 200:
+            raise LoginError(
+                f"the sign-in to {tokens.server} ended ({_describe(answer)}): "
+                f"run `perffarm login --server {tokens.server}` again"
+            )
+        return _tokens_from(tokens.server, _answer(answer))
 
 
+@_as_login_error
 def current(creds_dir: str | Path | None, server: str | None) -> UserTokens:
     """Usable tokens for ``server`` (default: the last one signed in to), refreshed if due."""
     tokens = load(creds_dir, server)
@@ -245,31 +252,44 @@ def current(creds_dir: str | Path | None, server: str | None) -> UserTokens:
 def revoke(tokens: UserTokens, *, timeout: float = 10.0) -> bool:
     """Ask the server to end this sign-in; False when it cannot be reached."""
     try:
-        with httpx.Client(timeout=timeout) as client:
-            meta = metadata(client, tokens.server)
-            url = meta.get("revocation_endpoint")
-            if not url:
+        with _client(tokens.server, timeout) as client:
+            url = metadata(client).get("revocation_endpoint")
+            if not isinstance(url, str):
                 return False
             for value in (tokens.refresh_token, tokens.access_token):
                 if value:
-                    client.post(url, data={"token": value, "client_id": CLIENT_ID})
+                    _post(client, url, {"token": value, "client_id": CLIENT_ID})
         return True
-    except (httpx.HTTPError, LoginError):
+    except ClientError:
         return False
 
 
+# -- the API as the signed-in user -----------------------------------------------------
+
+
+@_as_login_error
+def signed_in_client(creds_dir: str | Path | None, server: str | None, **options: Any) -> Client:
+    """A ``Client`` of ``server`` (default: the last one signed in to) as the signed-in
+    user, the tokens refreshed first if due; ``options`` go to ``Client``."""
+    tokens = current(creds_dir, server)
+    options.setdefault("timeout", 30.0)
+    return Client(tokens.server, token=tokens.access_token, **options)
+
+
+@_as_login_error
 def api(tokens: UserTokens, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    """One API call as the signed-in user."""
-    headers = {"Authorization": f"Bearer {tokens.access_token}", **kwargs.pop("headers", {})}
-    try:
-        return httpx.request(
-            method, f"{tokens.server}/api/v1{path}", headers=headers, timeout=30, **kwargs
-        )
-    except httpx.HTTPError as exc:
-        raise LoginError(f"cannot reach {tokens.server}: {_reason(exc)}") from None
+    """One API call as the signed-in user; the answer whatever its status (see ``checked``)."""
+    with Client(tokens.server, token=tokens.access_token, timeout=30.0) as client:
+        response = client.request(method, path, check=False, **kwargs)
+        response.read()
+        return response
 
 
 def checked(response: httpx.Response) -> Any:
+    """The JSON of a successful answer; a LoginError with the server's reason otherwise."""
     if response.status_code >= 400:
-        raise LoginError(f"the server refused: {_describe(response)}")
-    return response.json()
+        raise LoginError(f"the server refused: {_describe(response)}", response.status_code)
+    try:
+        return response.json()
+    except (ValueError, RecursionError):
+        raise LoginError(f"the server's answer is not JSON (HTTP {response.status_code})") from None

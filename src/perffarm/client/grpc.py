@@ -229,7 +229,7 @@ class GrpcReporter:
         [{"peerId", "timestamp"?, "metrics"}], "final"?, "health"?, "latency"?}``) as the
         message."""
         pb = self._pb
-        if isinstance(batch, pb.DatapointBatch):
+        if not isinstance(batch, dict):  # already the message
             if not batch.test_id:
                 batch.test_id = test_id
             return batch

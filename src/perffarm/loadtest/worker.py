@@ -6,6 +6,8 @@ each tick is (the event-loop lag) is the worker's own health figure, sent with e
 
 Batches are numbered; a batch is resent until the server acknowledges it, and the server
 keeps one copy of (worker, incarnation, sequence), so a lost answer never doubles data.
+Sending, resending (backoff with jitter, ``Retry-After`` honoured) and the API-version
+check are ``perffarm.client.AsyncClient``'s.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 
+from perffarm.client import calls, errors
+from perffarm.client.aio import AsyncClient
 from perffarm.loadtest import routines, transports
 from perffarm.loadtest.peer import Peer
 from perffarm.loadtest.sketch import DDSketch
@@ -33,6 +36,11 @@ TICK_HZ = 60.0
 #: The ticks over which a round of the peers' stats snapshots is spread.
 SNAPSHOT_TICKS = 6
 TOKEN_HEADER = "X-Perffarm-Loadtest-Token"
+#: A batch is sent up to this many times (waits of 0.5 s doubling up to 5 s, plus jitter)
+#: before the worker gives it up and goes on with the next.
+SEND_TRIES = 12
+#: Tries of each request while waiting for the test to start.
+WAIT_TRIES = 4
 
 
 class WorkerError(Exception):
@@ -82,9 +90,17 @@ class Worker:
         #: abortOnFail failed): the peers stop before the duration is over.
         self.finished_by_server = False
         headers = {TOKEN_HEADER: config.token} if config.token else {}
-        self.client = httpx.AsyncClient(
-            base_url=config.server.rstrip("/"), headers=headers, timeout=10
-        )
+        try:
+            self.client = AsyncClient(
+                config.server,
+                headers=headers,
+                timeout=10,
+                retries=SEND_TRIES - 1,
+                backoff=0.5,
+                max_backoff=5,
+            )
+        except errors.ClientError as exc:
+            raise WorkerError(f"{exc} (--server / RESULTS_SERVER_URL)") from None
         import psutil
 
         self._process = psutil.Process()
@@ -92,26 +108,27 @@ class Worker:
 
     async def wait_until_started(self) -> None:
         deadline = time.monotonic() + self.config.wait_timeout
+        test_id = self.config.test_id
         while True:
             try:
-                answer = await self.client.get(f"/test/{self.config.test_id}")
-            except httpx.HTTPError as exc:
-                raise WorkerError(
-                    f"cannot reach the results server {self.config.server}: {exc} "
-                    "(check --server / RESULTS_SERVER_URL)"
-                ) from None
-            if answer.status_code == 404:
-                raise WorkerError(
-                    f"the results server has no test {self.config.test_id!r} "
-                    "(create it first, or check --test-id / TEST_ID)"
+                state = await self.client.call(
+                    calls.loadtest_state(test_id), retries=WAIT_TRIES - 1
                 )
-            body = answer.json()
-            if body.get("finished"):
-                raise WorkerError(f"test {self.config.test_id!r} is finished already")
-            if body.get("started"):
+            except errors.NotFound:
+                raise WorkerError(
+                    f"the results server has no test {test_id!r} "
+                    "(create it first, or check --test-id / TEST_ID)"
+                ) from None
+            except errors.ServerUnreachable as exc:
+                raise WorkerError(f"{exc} (--server / RESULTS_SERVER_URL)") from None
+            except errors.ClientError as exc:
+                raise WorkerError(str(exc)) from None
+            if state.finished:
+                raise WorkerError(f"test {test_id!r} is finished already")
+            if state.started:
                 return
             if time.monotonic() > deadline:
-                raise WorkerError(f"test {self.config.test_id!r} was not started in time")
+                raise WorkerError(f"test {test_id!r} was not started in time")
             await asyncio.sleep(0.5)
 
     async def connect_peers(self) -> None:
@@ -244,32 +261,25 @@ class Worker:
         return sketch
 
     async def _send_batches(self) -> None:
-        path = f"/api/v1/loadtests/{self.config.test_id}/datapoints"
+        test_id = self.config.test_id
         while True:
             batch = await self._outbox.get()
             if batch is None:
                 return
-            body = batch.body
-            delay = 0.5
-            for _attempt in range(12):
-                try:
-                    answer = await self.client.post(
-                        path, content=body, headers={"Content-Type": "application/json"}
-                    )
-                except httpx.HTTPError:
-                    answer = None
-                if answer is not None and answer.status_code == 200:
-                    self._acknowledged(batch, answer.json())
-                    break
-                if answer is not None and answer.status_code in (401, 404, 409, 422):
-                    # Not a passing trouble: retrying cannot help (finished, unknown, refused).
-                    if answer.status_code == 409 and "test-already-finished" in answer.text:
-                        self.finished_by_server = True
-                    break
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5)
+            try:
+                ack = await self.client.send_datapoints(test_id, batch.body)
+            except errors.Conflict as exc:
+                # Retrying cannot help: the test is finished (perhaps aborted by a threshold).
+                if "test-already-finished" in exc.detail:
+                    self.finished_by_server = True
+            except errors.ClientError:
+                # Refused (unknown test, wrong token, invalid) or still unreachable after
+                # every try: this batch is given up, the next ones are sent.
+                pass
+            else:
+                self._acknowledged(batch, ack.duplicate)
 
-    def _acknowledged(self, batch: _Outgoing, ack: dict) -> None:
+    def _acknowledged(self, batch: _Outgoing, duplicate: bool) -> None:
         self.acknowledged += batch.datapoints
         if self.config.ack_log is not None:
             with self.config.ack_log.open("a") as out:
@@ -279,7 +289,7 @@ class Worker:
                             "worker": self.config.name,
                             "sequence": batch.sequence,
                             "datapoints": batch.datapoints,
-                            "duplicate": ack.get("duplicate"),
+                            "duplicate": duplicate,
                         }
                     )
                     + "\n"

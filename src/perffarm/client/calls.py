@@ -1,0 +1,245 @@
+"""The typed calls of the API, described once for both clients: what each sends, what it
+is for (said in error messages), and how its answer is read.
+
+``Client.me()`` is ``self.call(calls.me())``, ``AsyncClient.me()`` is
+``await self.call(calls.me())``: adding a call here and one line in each client is all.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from perffarm.client._core import Call
+from perffarm.client._documents import RunLike, run_json
+from perffarm.model import RunDocument
+from perffarm.model.api import (
+    BatchResult,
+    MachineCredentials,
+    MachineInfo,
+    ProbeFigures,
+    SingleResult,
+)
+from perffarm.model.loadtest import BatchAck
+
+JSON = {"Content-Type": "application/json"}
+#: Runs per page when a listing is followed to its end.
+PAGE = 1000
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    data = response.json()
+    if not isinstance(data, dict):
+        raise TypeError(f"a JSON object was expected, not {type(data).__name__}")
+    return data
+
+
+# -- machines --------------------------------------------------------------------------
+
+
+def me() -> Call[MachineInfo]:
+    """The machine the credentials belong to."""
+    return Call(
+        "GET",
+        "/machines/me",
+        "checking this machine",
+        lambda r: MachineInfo.model_validate_json(r.content),
+    )
+
+
+def register_machine(name: str, owner: str) -> Call[MachineCredentials]:
+    """A new machine; the answer holds its secret, shown this one time."""
+    return Call(
+        "POST",
+        "/machines",
+        f"registering machine {name!r}",
+        lambda r: MachineCredentials.model_validate_json(r.content),
+        # Sent twice, the second would be refused as a name already taken.
+        idempotent=False,
+        options={"json": {"name": name, "owner": owner}},
+    )
+
+
+def approve_machine(name: str) -> Call[MachineInfo]:
+    return Call(
+        "POST",
+        f"/machines/{_segment(name)}/approve",
+        f"approving machine {name!r}",
+        lambda r: MachineInfo.model_validate_json(r.content),
+        idempotent=True,
+    )
+
+
+@dataclass(frozen=True)
+class MachinePage:
+    items: list[MachineInfo]
+    next_cursor: str | None
+
+
+def machines_page(cursor: str | None) -> Call[MachinePage]:
+    def read(response: httpx.Response) -> MachinePage:
+        data = _json_object(response)
+        items = [MachineInfo.model_validate(item) for item in data["items"]]
+        return MachinePage(items, data.get("next_cursor") or None)
+
+    params: dict[str, Any] = {"limit": PAGE}
+    if cursor:
+        params["cursor"] = cursor
+    return Call("GET", "/machines", "listing machines", read, options={"params": params})
+
+
+# -- runs ------------------------------------------------------------------------------
+
+
+def submit_run(run: RunLike) -> Call[SingleResult]:
+    """One run document; stored once by its id, so sending it again is safe."""
+    return Call(
+        "POST",
+        "/runs",
+        "storing a run",
+        lambda r: SingleResult.model_validate_json(r.content),
+        idempotent=True,
+        options={"content": run_json(run), "headers": JSON},
+    )
+
+
+def submit_runs(documents: list[str], probe: ProbeFigures | None = None) -> Call[BatchResult]:
+    """Run documents (their JSON text, sent unchanged) and the round-trip figures measured
+    beside them, gzip-compressed; raises TooLarge when the server's body limit is passed."""
+    body = (
+        '{"runs":['
+        + ",".join(documents)
+        + '],"probe":'
+        + (probe.model_dump_json() if probe else "null")
+        + "}"
+    ).encode("utf-8")
+    return Call(
+        "POST",
+        "/runs/batch",
+        "storing runs",
+        lambda r: BatchResult.model_validate_json(r.content),
+        idempotent=True,
+        options={
+            "content": gzip.compress(body, compresslevel=5),
+            "headers": {**JSON, "Content-Encoding": "gzip"},
+        },
+    )
+
+
+def run(run_id: str) -> Call[RunDocument]:
+    """A whole run document, as stored."""
+    return Call(
+        "GET",
+        f"/runs/{_segment(run_id)}",
+        f"reading run {run_id}",
+        lambda r: RunDocument.model_validate_json(r.content),
+    )
+
+
+def baseline(params: Mapping[str, str]) -> Call[list[str]]:
+    """The ids of the baseline runs ``GET /api/v1/baseline`` picks for these parameters
+    (project, branch, commit, commit_time, mode, fingerprint or machine, limit; see
+    docs/analysis.md, "Baselines that follow git"), newest first."""
+
+    def read(response: httpx.Response) -> list[str]:
+        return [str(item["id"]) for item in _json_object(response)["runs"]]
+
+    return Call(
+        "GET",
+        "/baseline",
+        f"finding the baseline runs of project {params.get('project')!r}",
+        read,
+        options={"params": dict(params)},
+    )
+
+
+# -- load tests ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadTestState:
+    """Where a load test is, as the original harness's ``GET /test/{id}`` says."""
+
+    id: str
+    started: bool
+    finished: bool
+
+
+def loadtest_state(test_id: str) -> Call[LoadTestState]:
+    def read(response: httpx.Response) -> LoadTestState:
+        data = _json_object(response)
+        return LoadTestState(
+            str(data.get("id", test_id)), bool(data.get("started")), bool(data.get("finished"))
+        )
+
+    return Call(
+        "GET", f"/test/{_segment(test_id)}", f"looking up load test {test_id!r}", read, api=False
+    )
+
+
+def send_datapoints(test_id: str, batch: bytes | Mapping[str, Any]) -> Call[BatchAck]:
+    """One worker batch (its JSON, or the dict); kept once per (worker, incarnation,
+    sequence), so sending it again is safe."""
+    body = batch if isinstance(batch, bytes) else json.dumps(batch).encode()
+    return Call(
+        "POST",
+        f"/loadtests/{_segment(test_id)}/datapoints",
+        f"sending datapoints of load test {test_id!r}",
+        lambda r: BatchAck.model_validate_json(r.content),
+        idempotent=True,
+        options={"content": body, "headers": JSON},
+    )
+
+
+def create_loadtest(definition: Mapping[str, Any]) -> Call[dict[str, Any]]:
+    """A new load test (``{"id"?, "started"?, "duration"?, "peers"?, "description"?,
+    "thresholds"?}``); answers the test."""
+    return Call(
+        "POST",
+        "/loadtests",
+        "creating a load test",
+        _json_object,
+        idempotent=False,
+        options={"json": dict(definition)},
+    )
+
+
+def start_loadtest(test_id: str) -> Call[dict[str, Any]]:
+    return Call(
+        "POST",
+        f"/loadtests/{_segment(test_id)}/start",
+        f"starting load test {test_id!r}",
+        _json_object,
+        idempotent=True,
+    )
+
+
+def finish_loadtest(test_id: str) -> Call[dict[str, Any]]:
+    """Finish the test; answers ``{"test", "summary"}``."""
+    return Call(
+        "POST",
+        f"/loadtests/{_segment(test_id)}/finish",
+        f"finishing load test {test_id!r}",
+        _json_object,
+        idempotent=False,
+    )
+
+
+def loadtest_summary(test_id: str) -> Call[dict[str, Any]]:
+    """The kept summary of a finished test; the figures so far of a running one."""
+    return Call(
+        "GET",
+        f"/loadtests/{_segment(test_id)}/summary",
+        f"reading the summary of load test {test_id!r}",
+        _json_object,
+    )

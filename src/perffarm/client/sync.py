@@ -1,0 +1,185 @@
+"""``Client``: perffarm's HTTP API, synchronously (see ``_core`` for the rules it follows)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
+
+import httpx
+import tenacity
+
+from perffarm.client import calls
+from perffarm.client._core import HEALTH_PATH, Call, Core, RetryPolicy, Transient, tries
+from perffarm.model import RunDocument
+from perffarm.model.api import Health, MachineInfo
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+def _typed(make: Callable[P, Call[T]]) -> Callable[Concatenate[Client, P], T]:
+    """A method that sends the call ``make`` describes (one of ``perffarm.client.calls``)."""
+
+    def method(self: Client, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self.call(make(*args, **kwargs))
+
+    method.__name__ = make.__name__
+    method.__doc__ = make.__doc__
+    return method
+
+
+class Client:
+    """One results server: ``Client("http://farm:8080", token="lab-01:SECRET")``.
+
+    ``token`` is a machine's ``NAME:SECRET``, a user's token (then ``machine`` names the
+    machine a user uploads as), or the admin token. Before its first request the client
+    reads ``/api/v1/health`` and refuses a server whose API it does not speak
+    (``check_version=False`` skips that). Every failure is a ``ClientError``
+    (``perffarm.client.errors``). ``http`` is an ``httpx.Client`` of your own (proxies,
+    certificates); it is not closed with this one.
+    """
+
+    def __init__(
+        self,
+        server: str,
+        *,
+        token: str | None = None,
+        machine: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 60.0,
+        connect_timeout: float = 10.0,
+        retries: int = 4,
+        backoff: float = 0.5,
+        max_backoff: float = 10.0,
+        jitter: float | None = None,
+        max_retry_after: float = 60.0,
+        check_version: bool = True,
+        transport: httpx.BaseTransport | None = None,
+        http: httpx.Client | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._core = Core(
+            server,
+            token=token,
+            machine=machine,
+            headers=headers,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            policy=RetryPolicy(retries, backoff, max_backoff, jitter, max_retry_after),
+            check_version=check_version,
+        )
+        self.server = self._core.server
+        self._own_http = http is None
+        self.http = http or httpx.Client(
+            base_url=self.server,
+            headers=self._core.headers,
+            timeout=self._core.timeout,
+            transport=transport,
+        )
+        self._sleep = sleep
+
+    def close(self) -> None:
+        if self._own_http:
+            self.http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- sending -----------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        api: bool = True,
+        what: str | None = None,
+        idempotent: bool | None = None,
+        retries: int | None = None,
+        check: bool = True,
+        **options: Any,
+    ) -> httpx.Response:
+        """Send ``method path`` (under ``/api/v1`` unless ``api=False``), retrying what is
+        worth retrying; raises the typed error of an error answer unless ``check=False``.
+        ``what`` ("storing runs") goes into error messages; ``idempotent`` says whether
+        the request may be sent twice (default: by method); ``retries`` overrides the
+        client's for this request; ``options`` go to httpx
+        (``json``, ``content``, ``params``, ``headers``, ...)."""
+        core = self._core
+        if core.must_check_version(path, api):
+            self.health()
+        prepared = core.prepare(
+            method,
+            path,
+            api=api,
+            what=what,
+            idempotent=idempotent,
+            retries=retries,
+            options=options,
+        )
+        retrying = tenacity.Retrying(sleep=self._sleep, **prepared.retry)
+        try:
+            for attempt in retrying:
+                with attempt:
+                    response = self.http.request(method, prepared.url, **prepared.options)
+                    core.raise_if_transient(response)
+        except Transient as last:
+            response = last.response
+        except httpx.HTTPError as failure:
+            raise core.unreachable(failure, tries(retrying), prepared.what) from None
+        core.finish(response, prepared, tries(retrying), check)
+        return response
+
+    def call(self, call: Call[T], *, retries: int | None = None) -> T:
+        """Send one typed call of ``perffarm.client.calls`` and read its answer."""
+        response = self.request(
+            call.method,
+            call.path,
+            api=call.api,
+            what=call.what,
+            idempotent=call.idempotent,
+            retries=retries,
+            **call.options,
+        )
+        return self._core.parse(response, call)
+
+    # -- the API (the calls are described in calls.py) -----------------------------------
+
+    def health(self) -> Health:
+        """The server's health; raises IncompatibleServer for an API this client does not
+        speak (done once, before the first request, unless ``check_version=False``)."""
+        response = self.request("GET", HEALTH_PATH, what="checking its API version", check=False)
+        return self._core.read_health(response)
+
+    me = _typed(calls.me)
+    register_machine = _typed(calls.register_machine)
+    approve_machine = _typed(calls.approve_machine)
+    submit_run = _typed(calls.submit_run)
+    submit_runs = _typed(calls.submit_runs)
+    run = _typed(calls.run)
+    baseline = _typed(calls.baseline)
+    loadtest_state = _typed(calls.loadtest_state)
+    send_datapoints = _typed(calls.send_datapoints)
+    create_loadtest = _typed(calls.create_loadtest)
+    start_loadtest = _typed(calls.start_loadtest)
+    finish_loadtest = _typed(calls.finish_loadtest)
+    loadtest_summary = _typed(calls.loadtest_summary)
+
+    def machines(self) -> Iterator[MachineInfo]:
+        """Every machine the credentials may see, page after page."""
+        cursor = None
+        while True:
+            page = self.call(calls.machines_page(cursor))
+            yield from page.items
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    def baseline_runs(self, params: Mapping[str, str]) -> list[RunDocument]:
+        """The documents of the baseline runs (``calls.baseline``), for ``perffarm check
+        --server``; an empty list when the server has none."""
+        return [self.run(run_id) for run_id in self.baseline(params)]

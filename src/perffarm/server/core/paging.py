@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -58,12 +59,14 @@ def query_time(value: Any, name: str) -> datetime:
     return moment
 
 
-def page_of(rows: list[Any], limit: int, last_key: Any) -> tuple[list[Any], str | None]:
+def page_of(
+    rows: Sequence[Any], limit: int, last_key: Callable[[Any], Sequence[Any]]
+) -> tuple[list[Any], str | None]:
     """The first ``limit`` of ``rows`` (read with ``limit + 1``) and the next cursor.
 
     ``last_key(row)`` gives the ordering values of a row, the ones the next page resumes
     after.
     """
     if len(rows) > limit:
-        return rows[:limit], encode_cursor(list(last_key(rows[limit - 1])))
-    return rows, None
+        return list(rows[:limit]), encode_cursor(list(last_key(rows[limit - 1])))
+    return list(rows), None

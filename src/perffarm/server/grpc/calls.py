@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterable
 from typing import TypeVar
 
 import grpc
@@ -62,7 +62,7 @@ def refusal_of(exc: Exception) -> Refused:
     if isinstance(exc, errors.PerffarmError):
         for kind in type(exc).__mro__:
             if kind in CODES:
-                return Refused(CODES[kind], exc.message)  # type: ignore[index]
+                return Refused(CODES[kind], exc.message)
     if isinstance(exc, sa.exc.OperationalError):
         return Refused(grpc.StatusCode.UNAVAILABLE, "the database is unavailable; retry later")
     if isinstance(exc, sa.exc.DataError):
@@ -82,7 +82,7 @@ async def guarded(context: grpc.aio.ServicerContext, work: Awaitable[M]) -> M:
     raise AssertionError("unreachable")  # abort raises
 
 
-def metadata_value(metadata: Sequence[tuple[str, str | bytes]] | None, key: str) -> str | None:
+def metadata_value(metadata: Iterable[tuple[str, str | bytes]] | None, key: str) -> str | None:
     for name, value in metadata or ():
         if name.lower() == key:
             return value.decode("utf-8", "replace") if isinstance(value, bytes) else value

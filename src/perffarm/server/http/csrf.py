@@ -38,4 +38,6 @@ def set_csrf_cookie(response: Response, token: str, request: Request) -> None:
 
 def csrf_ok(request: Request, submitted: str | None) -> bool:
     cookie = request.cookies.get(CSRF_COOKIE)
-    return bool(cookie and submitted) and hmac.compare_digest(cookie, submitted or "")
+    if not cookie or not submitted:
+        return False
+    return hmac.compare_digest(cookie, submitted)

@@ -32,7 +32,7 @@ STATUS: dict[type[errors.PerffarmError], int] = {
 def status_of(exc: errors.PerffarmError) -> int:
     for kind in type(exc).__mro__:
         if kind in STATUS:
-            return STATUS[kind]  # type: ignore[index]
+            return STATUS[kind]
     return 500
 
 
@@ -73,7 +73,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
+        return error_response(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
 
     @app.exception_handler(sa.exc.OperationalError)
     async def _database_down(_request: Request, _exc: sa.exc.OperationalError) -> JSONResponse:

@@ -286,7 +286,7 @@ async def oidc_callback(request: Request, name: str) -> Response:
             "message.html",
             400,
             title="Sign in",
-            message=f"The provider refused the sign-in ({params.get('error')[:100]}).",
+            message=f"The provider refused the sign-in ({params['error'][:100]}).",
         )
     state = params.get("state", "")
 

@@ -175,5 +175,5 @@ def _parse_fast(raw: bytes) -> ParsedBatch:
             raise BatchError(f"body.datapoints.{index}.metrics", "must be an object")
         if point.timestamp is None:
             point.timestamp = stamp
-    stamps = [point.timestamp for point in points]
+    stamps = [point.timestamp or stamp for point in points]
     return ParsedBatch(envelope, len(points), min(stamps), max(stamps), _ENCODE(points))

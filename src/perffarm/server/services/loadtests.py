@@ -15,6 +15,7 @@ otherwise stores, relays and acknowledges.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import itertools
 import json
@@ -247,7 +248,9 @@ class LoadTests:
         self.counters["datapoints"] += 1
         return encoded, {"peerId": peer_id, "timestamp": stamp, "metrics": metrics}
 
-    def point_group_rows(self, groups: dict[str, list[tuple[bytes, int]]]) -> list[dict[str, Any]]:
+    def point_group_rows(
+        self, groups: dict[str, builtins.list[tuple[bytes, int]]]
+    ) -> builtins.list[dict[str, Any]]:
         """Single datapoints, ``{test id: [(datapoint JSON, timestamp)]}``, as chunk rows: one
         per test (the group writer stores them in one transaction)."""
         rows = []
@@ -334,7 +337,7 @@ class LoadTests:
             verdict=row.verdict,
         )
 
-    def list(self, limit: int) -> list[LoadTestInfo]:
+    def list(self, limit: int) -> builtins.list[LoadTestInfo]:
         return [self.info(r) for r in store.listing(self.engine, limit)]
 
     def summary(self, test_id: str, *, end_ms: int, definition: dict) -> dict:
@@ -366,11 +369,11 @@ class LoadTests:
             missing_after_ms=self.settings.missing_after_ms,
         )
 
-    def datapoints_after(self, test_id: str, after: int, limit: int) -> list[dict]:
+    def datapoints_after(self, test_id: str, after: int, limit: int) -> builtins.list[dict]:
         """Datapoints in storage order after the cursor ``after`` (0: from the start); each
         has an ``id``, the cursor to pass next (a chunk id and a position in it)."""
         first_chunk, seen = divmod(after, _CURSOR_SPAN)
-        out: list[dict] = []
+        out: builtins.list[dict] = []
         with self.engine.connect() as conn:
             for chunk_id, count, data in store.chunks(conn, test_id, from_id=first_chunk):
                 skip = seen if chunk_id == first_chunk else 0
@@ -384,7 +387,7 @@ class LoadTests:
 
     # -- thresholds during the run ---------------------------------------------------------
 
-    def check_running(self) -> list[tuple[str, dict]]:
+    def check_running(self) -> builtins.list[tuple[str, dict]]:
         """Check every running test's ``abortOnFail`` thresholds; finish (abort) the tests
         where one fails. Answers the aborted tests and why."""
         running = store.running(self.engine)
@@ -418,7 +421,8 @@ class LoadTests:
         for t in wanted:
             if now - started < t.delay_abort_eval * 1000:
                 continue
-            outcome = thr.evaluate(t, latency if t.metric == "latency" else figures.get(t.metric))
+            observed: Any = latency if t.metric == "latency" else figures.get(t.metric)
+            outcome = thr.evaluate(t, observed)
             if outcome.observed is not None and not outcome.passed:
                 return {
                     "threshold": f"{t.metric}: {t.expression}",
@@ -500,7 +504,6 @@ async def ingest_batch(app: Any, test_id: str, batch: ParsedBatch) -> BatchAck:
 def install(app: FastAPI, engine: Engine, settings: LoadTestSettings | None = None) -> None:
     """The load-test service and relays on the app's state."""
     settings = settings or LoadTestSettings.from_env()
-    settings.check()
     app.state.loadtests = LoadTests(engine, settings)
     app.state.loadtest_relay = relays.Relays(settings.influx_url, settings.influx_db)
 

@@ -79,7 +79,7 @@ class OidcClient:
         if refresh or not self._jwks or time.monotonic() - self._jwks[0] > DISCOVERY_TTL:
             document = await self.discovery()
             self._jwks = (time.monotonic(), await self._get_json(document["jwks_uri"]))
-        return KeySet.import_key_set(self._jwks[1])
+        return KeySet.import_key_set(self._jwks[1])  # type: ignore[arg-type]  # JWKS JSON
 
     def _client(self, redirect_uri: str) -> AsyncOAuth2Client:
         return AsyncOAuth2Client(

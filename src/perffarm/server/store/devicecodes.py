@@ -46,7 +46,7 @@ def _code(row: sa.Row) -> DeviceCode:
         client_id=row.client_id,
         scopes=row.scopes,
         status=row.status,
-        expires_at=utc(row.expires_at),  # type: ignore[arg-type]
+        expires_at=utc(row.expires_at),
         last_poll=utc(row.last_poll),
         interval=row.interval,
         user_id=row.user_id,

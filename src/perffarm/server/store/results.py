@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -129,7 +130,7 @@ def series_points(
     rows, next_cursor = page_of(
         conn.execute(query).all(),
         limit,
-        lambda row: (utc(row.order_time).isoformat(), row.id),  # type: ignore[union-attr]
+        lambda row: (utc(row.order_time).isoformat(), row.id),
     )
     # Plain dicts rather than models: a series page holds up to thousands of points, and
     # building models row by row costs more than the indexed query itself. The shape is
@@ -320,7 +321,7 @@ def baseline(
         when = conn.execute(
             sa.select(r.c.commit_time).where(r.c.project == project, r.c.commit == commit).limit(1)
         ).scalar()
-    rows: list[Any] = []
+    rows: Sequence[Any] = []
     exact = False
     if mode == "at":
         if commit is not None:

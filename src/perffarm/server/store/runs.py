@@ -92,7 +92,7 @@ def list_runs(
     rows, next_cursor = page_of(
         conn.execute(query).all(),
         limit,
-        lambda row: (utc(row.started_at).isoformat(), row.id),  # type: ignore[union-attr]
+        lambda row: (utc(row.started_at).isoformat(), row.id),
     )
     items = [
         RunSummary(

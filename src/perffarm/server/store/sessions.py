@@ -42,7 +42,7 @@ def user_of(conn: sa.Connection, cookie: str | None) -> int | None:
             t.web_sessions.c.id_hash == hash_secret(cookie)
         )
     ).first()
-    if row is None or utc(row.expires_at) <= now():  # type: ignore[operator]
+    if row is None or utc(row.expires_at) <= now():
         return None
     return int(row.user_id)
 
@@ -90,6 +90,6 @@ def take_state(conn: sa.Connection, state: str, provider: str) -> sa.Row | None:
         conn.execute(t.sign_in_states.delete().where(t.sign_in_states.c.state == state))
     if row is None or row.provider != provider:
         return None
-    if utc(row.created_at) < now() - STATE_LIFETIME:  # type: ignore[operator]
+    if utc(row.created_at) < now() - STATE_LIFETIME:
         return None
     return row

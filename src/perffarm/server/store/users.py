@@ -205,5 +205,5 @@ def upsert_oidc(
                     created_at=to_db(now()),
                     last_sign_in=to_db(now()),
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key[0]  # type: ignore[index]  # an insert always has its key
     return get(conn, user_id=user_id)

@@ -75,7 +75,7 @@ class User:
             **self.admin_view().model_dump(),
             email=self.email,
             avatar_url=self.avatar_url,
-            scopes=sorted(scopes, key=SCOPES.index),  # type: ignore[arg-type]
+            scopes=sorted(scopes, key=SCOPES.index),
         )
 
 

@@ -52,9 +52,9 @@ class TokenRecord:
     def payload(self) -> TokenInfo:
         return TokenInfo(
             id=self.id,
-            kind=self.kind,  # type: ignore[arg-type]
+            kind=self.kind,
             name=self.name,
-            scopes=sorted(self.scopes, key=SCOPES.index),  # type: ignore[arg-type]
+            scopes=sorted(self.scopes, key=SCOPES.index),
             created_at=self.created_at,
             expires_at=self.expires_at,
             revoked_at=self.revoked_at,

@@ -1,44 +1,41 @@
-"""Rate limits on sign-in attempts."""
+"""Rate limits on sign-in attempts: a moving window per key (client address, account),
+kept by the ``limits`` library.
+
+In memory, per server process: with N workers an attacker gets N times the attempts,
+which is still far too few to guess an argon2-protected password.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 
+from limits import RateLimitItemPerSecond
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from starlette.responses import JSONResponse
 
 
 class RateLimiter:
-    """At most ``limit`` events per ``window`` seconds per key (a sliding window).
-
-    In memory, per server process: with N workers an attacker gets N times the attempts,
-    which is still far too few to guess an argon2-protected password.
-    """
+    """At most ``limit`` events per ``window`` seconds per key."""
 
     def __init__(self, limit: int = 10, window: float = 60.0) -> None:
-        self.limit = limit
-        self.window = window
-        self._events: dict[str, deque[float]] = {}
+        self.item = RateLimitItemPerSecond(limit, max(1, round(window)))
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        # Checking every key, then recording every key, is one decision.
         self._lock = threading.Lock()
 
     def hit(self, *keys: str) -> float:
-        """Record an attempt for every key; seconds to wait when any key is over its limit."""
-        moment = time.monotonic()
-        wait = 0.0
+        """Record an attempt for every key; seconds to wait when any key is over its limit
+        (then nothing is recorded)."""
         with self._lock:
-            if len(self._events) > 100_000:
-                self._events.clear()
-            for key in keys:
-                events = self._events.setdefault(key, deque())
-                while events and events[0] <= moment - self.window:
-                    events.popleft()
-                if len(events) >= self.limit:
-                    wait = max(wait, events[0] + self.window - moment)
-            if wait == 0.0:
+            blocked = [key for key in keys if not self._limiter.test(self.item, key)]
+            if not blocked:
                 for key in keys:
-                    self._events[key].append(moment)
-        return wait
+                    self._limiter.hit(self.item, key)
+                return 0.0
+            reset = max(self._limiter.get_window_stats(self.item, k).reset_time for k in blocked)
+        return max(reset - time.time(), 0.001)
 
 
 def too_many(wait: float) -> JSONResponse:

@@ -6,15 +6,17 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
 from perffarm.server.store import loadtests as store
 from perffarm.server.store.loadtests import PostgresChunkWriter
 
-if TYPE_CHECKING:
-    from perffarm.server.services.loadtests import LoadTests
+#: Datapoints by test, ``{test id: [(datapoint JSON, timestamp)]}``.
+Groups = dict[str, list[tuple[bytes, int]]]
 
 
 class GroupWriter:
@@ -26,8 +28,15 @@ class GroupWriter:
     commit that holds its datapoint: an answered datapoint is a stored datapoint.
     """
 
-    def __init__(self, store: LoadTests, max_rows: int = 5000) -> None:
-        self.store = store
+    def __init__(
+        self,
+        engine: Engine,
+        chunk_rows: Callable[[Groups], list[dict[str, Any]]],
+        max_rows: int = 5000,
+    ) -> None:
+        self.engine = engine
+        #: The chunk rows of a group of datapoints (one per test).
+        self.chunk_rows = chunk_rows
         self.max_rows = max_rows
         self._pending: list[tuple[str, bytes, int, asyncio.Future[None]]] = []
         self._wake: asyncio.Event | None = None
@@ -58,14 +67,14 @@ class GroupWriter:
             while self._pending:
                 taken = self._pending[: self.max_rows]
                 del self._pending[: self.max_rows]
-                groups: dict[str, list[tuple[bytes, int]]] = {}
+                groups: Groups = {}
                 for test_id, point, timestamp, _ in taken:
                     groups.setdefault(test_id, []).append((point, timestamp))
                 try:
-                    if self.store.engine.dialect.name == "postgresql":
+                    if self.engine.dialect.name == "postgresql":
                         if self._postgres is None:
-                            self._postgres = PostgresChunkWriter(self.store.engine.url)
-                        await self._postgres.store(self.store.point_group_rows(groups))
+                            self._postgres = PostgresChunkWriter(self.engine.url)
+                        await self._postgres.store(self.chunk_rows(groups))
                     else:
                         if self._executor is None:
                             self._executor = concurrent.futures.ThreadPoolExecutor(
@@ -83,11 +92,11 @@ class GroupWriter:
                         if not future.done():
                             future.set_result(None)
 
-    def _store_groups(self, groups: dict[str, list[tuple[bytes, int]]]) -> None:
+    def _store_groups(self, groups: Groups) -> None:
         """SQLite, on the writer's thread: one transaction for the group's chunks."""
-        rows = self.store.point_group_rows(groups)
+        rows = self.chunk_rows(groups)
         if self._conn is None:
-            self._conn = self.store.engine.connect()
+            self._conn = self.engine.connect()
         try:
             with self._conn.begin():
                 store.insert_chunks(self._conn, rows)

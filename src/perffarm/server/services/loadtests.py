@@ -97,7 +97,7 @@ class LoadTests:
         self._states: dict[str, tuple[float, TestState]] = {}
         self._results_lock = threading.Lock()
         self.counters = {"datapoints": 0, "batches": 0, "duplicate_batches": 0, "aborted_tests": 0}
-        self.writer = GroupWriter(self)
+        self.writer = GroupWriter(engine, self.point_group_rows)
         #: Names this process's chunks of single datapoints: (test, "", incarnation, n).
         self.incarnation = uuid.uuid4().hex
         self._sequence = itertools.count()

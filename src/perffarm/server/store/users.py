@@ -7,6 +7,7 @@ on the one row, never copied into a second user.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import sqlalchemy as sa
@@ -24,7 +25,13 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _hasher = PasswordHasher()
 # Verified against when the account does not exist, so that a wrong name costs as much
 # time as a wrong password and response times do not reveal which names exist.
-_DUMMY_HASH = _hasher.hash("perffarm-no-such-user")
+# Made at the first sign-in, not at import: a hash takes a third of a second, which every
+# server start would otherwise pay.
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return _hasher.hash("perffarm-no-such-user")
 
 
 def check_name(name: str) -> str:
@@ -104,7 +111,7 @@ def create(
 def authenticate_password(conn: sa.Connection, name: str, password: str) -> User | None:
     """The user when the password is right and the account usable; None otherwise."""
     row = conn.execute(sa.select(t.users).where(t.users.c.name == name)).first()
-    stored = row.password_hash if row is not None and row.password_hash else _DUMMY_HASH
+    stored = row.password_hash if row is not None and row.password_hash else _dummy_hash()
     try:
         _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):

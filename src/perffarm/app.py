@@ -41,7 +41,6 @@ from perffarm.server.services import loadtests
 from perffarm.server.services.alert_settings import load_settings
 from perffarm.server.services.detection import DetectionWorker
 from perffarm.server.services.ingest import Ingestor
-from perffarm.server.services.oidc import OidcClient
 from perffarm.server.settings import Settings
 from perffarm.server.store import migrate
 from perffarm.server.store.engine import make_engine
@@ -86,6 +85,15 @@ def _detection(engine: Engine, ingestor: Ingestor) -> DetectionWorker:
     return worker
 
 
+def _oidc_clients(settings: Settings) -> dict[str, Any]:
+    """A client per OpenID Connect provider; the OAuth library is loaded only for them."""
+    if not settings.oidc_providers:
+        return {}
+    from perffarm.server.services.oidc import OidcClient
+
+    return {p.name: OidcClient(p) for p in settings.oidc_providers}
+
+
 def create_app(settings: Settings, *, migrate_database: bool = True) -> FastAPI:
     """Build the app; with ``migrate_database`` the database is brought up to date first."""
     engine = make_engine(settings.url)
@@ -128,7 +136,7 @@ def create_app(settings: Settings, *, migrate_database: bool = True) -> FastAPI:
     app.state.detection = detection
     app.state.admin_hash = admin_hash
     app.state.signin_limiter = RateLimiter(limit=10, window=60.0)
-    app.state.oidc_clients = {p.name: OidcClient(p) for p in settings.oidc_providers}
+    app.state.oidc_clients = _oidc_clients(settings)
     app.add_middleware(BodyMiddleware, max_body=settings.max_body)
     app.add_middleware(AuthMiddleware, private=settings.private)
     app.add_middleware(SecurityHeadersMiddleware)

@@ -2,7 +2,9 @@
 client), the ID token's signature checked against the provider's JWKS (joserfc).
 
 The provider is found by discovery (``{issuer}/.well-known/openid-configuration``); what
-it tells is kept for ten minutes so that key rotation at the provider is picked up.
+it tells is kept for ten minutes so that key rotation at the provider is picked up. The
+OAuth and JOSE libraries are loaded when a provider is first used, not when the server
+starts.
 """
 
 from __future__ import annotations
@@ -11,20 +13,15 @@ import secrets
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import authlib.deprecate  # noqa: F401  (installs authlib's "always" filter first, so ours wins)
 import httpx
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 
 from perffarm.server.settings import OidcProvider
 
-with warnings.catch_warnings():
-    # authlib announces a move to the httpx2 package; httpx is what perffarm ships.
-    warnings.simplefilter("ignore")
+if TYPE_CHECKING:
     from authlib.integrations.httpx_client import AsyncOAuth2Client
+    from joserfc.jwk import KeySet
 
 DISCOVERY_TTL = 600.0
 ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]
@@ -76,12 +73,21 @@ class OidcClient:
         return document
 
     async def _keys(self, refresh: bool = False) -> KeySet:
+        from joserfc.jwk import KeySet
+
         if refresh or not self._jwks or time.monotonic() - self._jwks[0] > DISCOVERY_TTL:
             document = await self.discovery()
             self._jwks = (time.monotonic(), await self._get_json(document["jwks_uri"]))
         return KeySet.import_key_set(self._jwks[1])  # type: ignore[arg-type]  # JWKS JSON
 
     def _client(self, redirect_uri: str) -> AsyncOAuth2Client:
+        import authlib.deprecate  # noqa: F401  (installs authlib's "always" filter first)
+
+        with warnings.catch_warnings():
+            # authlib announces a move to the httpx2 package; httpx is what perffarm ships.
+            warnings.simplefilter("ignore")
+            from authlib.integrations.httpx_client import AsyncOAuth2Client
+
         return AsyncOAuth2Client(
             client_id=self.provider.client_id,
             client_secret=self.provider.client_secret or None,
@@ -128,6 +134,9 @@ class OidcClient:
         return _identity(claims)
 
     async def _verify(self, id_token: str, nonce: str) -> dict[str, Any]:
+        from joserfc import jwt
+        from joserfc.errors import JoseError
+
         for attempt in range(2):
             try:
                 token = jwt.decode(id_token, await self._keys(refresh=attempt > 0), ALGORITHMS)

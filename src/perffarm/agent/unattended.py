@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from perffarm import redact
 from perffarm.agent.config import Suite, load_suite
-from perffarm.agent.record import redact_text
 from perffarm.agent.runner import BuildTarget, RunSettings, plan_builds, run_suite
 from perffarm.agent.store import LocalStore
 from perffarm.console import UserError
@@ -124,23 +124,6 @@ class BenchmarkedHeads:
 # -- logging ---------------------------------------------------------------------------
 
 
-class _RedactSecrets(logging.Filter):
-    """Scrubs the suites' secret values from every line, tracebacks included."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: list[str] = []
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact_text(record.getMessage(), self.secrets)
-        record.args = None
-        if record.exc_info:
-            text = logging.Formatter().formatException(record.exc_info)
-            record.exc_text = redact_text(text, self.secrets)
-            record.exc_info = None
-        return True
-
-
 def configure_logging(
     log_file: Path,
     *,
@@ -172,14 +155,12 @@ def configure_logging(
     for handler in handlers:
         handler.setFormatter(formatter)
         logger.addHandler(handler)
-    logger.addFilter(_RedactSecrets())
+    redact.install([LOGGER_NAME])
     return logger
 
 
 def _set_secrets(logger: logging.Logger, secrets: list[str]) -> None:
-    for item in logger.filters:
-        if isinstance(item, _RedactSecrets):
-            item.secrets = sorted(set(secrets), key=len, reverse=True)
+    redact.set_secrets(logger, secrets)
 
 
 # -- the agent -------------------------------------------------------------------------

@@ -34,8 +34,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from perffarm.agent.git import GitError, run_git
 from perffarm.model import Attachment, Build, BuildStep, Source
 
+# Cloning or fetching a large repository (PostgreSQL's) over a slow link takes long.
 GIT_TIMEOUT = 3600.0
 # After SIGTERM, how long a timed-out step gets to exit before its group gets SIGKILL.
 KILL_GRACE_SECONDS = 5.0
@@ -147,37 +149,12 @@ def _branch_dir_name(branch: str) -> str:
     return safe
 
 
-def _git_env() -> dict[str, str]:
-    env = dict(os.environ)
-    # Never wait for a password or a host-key prompt in an unattended run.
-    env["GIT_TERMINAL_PROMPT"] = "0"
-    env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
-    env["LC_ALL"] = "C"
-    return env
-
-
 def git(*args: str, cwd: Path | None = None, timeout: float = GIT_TIMEOUT) -> str:
-    """Run git; its stdout, or BuildError with git's message."""
+    """Run git (``perffarm.agent.git.run_git``); its stdout, or BuildError with git's message."""
     try:
-        proc = subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=_git_env(),
-            stdin=subprocess.DEVNULL,
-        )
-    except FileNotFoundError:
-        raise BuildError("git is not installed (builds need the git command line)") from None
-    except subprocess.TimeoutExpired:
-        raise BuildError(f"git {' '.join(args)} did not finish within {timeout:.0f} s") from None
-    if proc.returncode != 0:
-        raise BuildError(
-            f"git {' '.join(args)} failed (exit {proc.returncode}): "
-            f"{proc.stderr.strip() or proc.stdout.strip()}"
-        )
-    return proc.stdout
+        return run_git(*args, cwd=cwd, timeout=timeout)
+    except GitError as exc:
+        raise BuildError(str(exc)) from None
 
 
 class BuildWorkspace:

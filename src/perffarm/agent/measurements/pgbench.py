@@ -24,18 +24,25 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from perffarm.adapters.pgbench import PgbenchReport, ms_to_s, parse_pgbench_output
+from perffarm.adapters.pgbench import (
+    SCRIPT_PREFIX,
+    PgbenchReport,
+    ms_to_s,
+    parse_pgbench_output,
+    progress_series,
+    report_values,
+    run_params,
+)
 from perffarm.agent.experiment import Experiment
 from perffarm.agent.measurement import Measurement, MeasurementContext, MeasurementOptions
 from perffarm.agent.pgcluster import ClusterError, PrivateCluster
-from perffarm.model import Direction
+from perffarm.model import ParamValue, canonical_params
 
 BUILTIN_MODES = {
     "read-write": ["-b", "tpcb-like"],
     "read-only": ["-S"],
     "simple-update": ["-N"],
 }
-SCRIPT_PREFIX = "script:"
 # Beyond the requested duration, how long a pgbench run may take (vacuum, connecting,
 # finishing the last transactions) before it is considered hung and killed.
 RUN_GRACE_SECONDS = 120.0
@@ -241,7 +248,9 @@ class PgbenchMeasurement(Measurement):
     def _mode_args(self, mode: str) -> list[str]:
         if mode in BUILTIN_MODES:
             return BUILTIN_MODES[mode]
-        return ["-f", str(self._scripts[mode])]
+        # pgbench reads the scale from pgbench_branches for its built-in scripts only: for a
+        # custom one, :scale and the "scaling factor" it prints are 1 unless -s gives them.
+        return ["-s", str(self.options.scale), "-f", str(self._scripts[mode])]
 
     def _resolve_scripts(self) -> None:
         for mode in self.options.modes:
@@ -441,122 +450,56 @@ class PgbenchMeasurement(Measurement):
             warm = [r for r in runs if r.combination == combination and r.warmup]
             if not measured:
                 continue
-            params: dict[str, str | int | float | bool] = {
-                "mode": combination.mode,
-                "clients": combination.clients,
-                "jobs": combination.jobs,
-                "scale": self.options.scale,
-            }
-            if self.options.protocol != "simple":
-                params["protocol"] = self.options.protocol
-            self._add(
-                experiment,
-                "tps",
-                measured,
-                warm,
-                lambda r: r.tps,
-                "1/s",
-                Direction.HIGHER,
-                None,
-                params,
+            params = run_params(
+                combination.mode,
+                combination.clients,
+                combination.jobs,
+                self.options.scale,
+                self.options.protocol,
             )
-            self._add(
-                experiment,
-                "latency_average",
-                measured,
-                warm,
-                lambda r: ms_to_s(r.latency_average_ms),
-                "s",
-                Direction.LOWER,
-                "ms",
-                params,
-            )
-            self._add(
-                experiment,
-                "latency_stddev",
-                measured,
-                warm,
-                lambda r: ms_to_s(r.latency_stddev_ms),
-                "s",
-                Direction.LOWER,
-                "ms",
-                params,
-            )
-            self._add(
-                experiment,
-                "failed_transactions",
-                measured,
-                warm,
-                lambda r: r.failed_transactions,
-                "count",
-                Direction.LOWER,
-                None,
-                params,
-            )
-            self._add_statements(experiment, measured, warm, params)
+            _add_results(experiment, measured, warm, params)
             for run in measured:
                 self._add_progress(experiment, run)
 
-    def _add(self, experiment, metric, measured, warm, get, unit, direction, original, params):
-        samples = [get(run.report) for run in measured]
-        if any(value is None for value in samples):
-            return  # an older pgbench that does not print this quantity
-        warm_samples = [v for v in (get(run.report) for run in warm) if v is not None]
-        experiment.add_result(
-            metric,
-            samples,
-            unit=unit,
-            direction=direction,
-            params=params,
-            warmup_samples=warm_samples,
-            original_unit=original,
-        )
-
-    def _add_statements(self, experiment, measured, warm, params) -> None:
-        keys: list[tuple[int, str]] = []
-        for statement in measured[0].report.statements:
-            keys.append((statement.index, statement.text))
-
-        def latency(run: PgbenchRun, key: tuple[int, str]) -> float | None:
-            for statement in run.report.statements:
-                if (statement.index, statement.text) == key:
-                    return ms_to_s(statement.latency_ms)
-            return None
-
-        for key in keys:
-            samples = [latency(run, key) for run in measured]
-            if any(value is None for value in samples):
-                continue
-            warm_samples = [v for v in (latency(run, key) for run in warm) if v is not None]
-            experiment.add_result(
-                "statement_latency",
-                samples,
-                unit="s",
-                direction=Direction.LOWER,
-                params={**params, "statement": key[1], "statement_index": key[0]},
-                warmup_samples=warm_samples,
-                original_unit="ms",
-            )
-
     def _add_progress(self, experiment: Experiment, run: PgbenchRun) -> None:
-        report = run.report
-        points = [p for p in report.progress if _finite(p.tps)]
-        if not points:
-            return
-        offset = 0.0 if report.progress_is_epoch else run.started
+        offset = 0.0 if run.report.progress_is_epoch else run.started
         name = f"{{{run.combination.label()},repetition={run.repetition}}}"
-        experiment.add_series(f"pgbench.tps{name}", "1/s", [(offset + p.t, p.tps) for p in points])
-        latencies = [p for p in points if p.latency_ms is not None and _finite(p.latency_ms)]
-        if latencies:
+        for stem, unit, points in progress_series(run.report):
             experiment.add_series(
-                f"pgbench.latency{name}",
-                "s",
-                [(offset + p.t, ms_to_s(p.latency_ms)) for p in latencies],  # type: ignore[misc]
+                f"pgbench.{stem}{name}", unit, [(offset + t, value) for t, value in points]
             )
 
 
-def _finite(value: float) -> bool:
-    return value == value and value not in (float("inf"), float("-inf"))
+def _add_results(
+    experiment: Experiment,
+    measured: list[PgbenchRun],
+    warm: list[PgbenchRun],
+    params: dict[str, ParamValue],
+) -> None:
+    """One result per quantity of the table (``report_values``) with one sample per
+    measured run; a quantity some run lacks (an older pgbench) is left out."""
+
+    def values(run: PgbenchRun) -> dict[tuple[str, str], float]:
+        return {
+            (metric.name, canonical_params(extra)): value
+            for metric, extra, value in report_values(run.report)
+        }
+
+    measured_values = [values(run) for run in measured]
+    warm_values = [values(run) for run in warm]
+    for metric, extra, _ in report_values(measured[0].report):
+        key = (metric.name, canonical_params(extra))
+        if any(key not in found for found in measured_values):
+            continue
+        experiment.add_result(
+            metric.name,
+            [found[key] for found in measured_values],
+            unit=metric.unit,
+            direction=metric.direction,
+            params={**params, **extra},
+            warmup_samples=[found[key] for found in warm_values if key in found],
+            original_unit=metric.original_unit,
+        )
 
 
 def _tail(output: str, lines: int = 15) -> str:

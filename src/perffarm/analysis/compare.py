@@ -644,57 +644,21 @@ def _chunk(width: int) -> int:
 EXACT_LIMIT = 25
 
 
-def mann_whitney(baseline: np.ndarray, contender: np.ndarray) -> tuple[float, float]:
-    """Two-sided Mann-Whitney U test: (p-value, U of the contender).
+def mann_whitney(baseline: Sequence[float], contender: Sequence[float]) -> tuple[float, float]:
+    """Two-sided Mann-Whitney U test of one pair: (p-value, U of the contender).
 
     U counts the (contender, baseline) pairs where the contender is larger, ties half.
-    Small samples without ties use the exact distribution (a cached recurrence); the others
-    the normal approximation with the tie correction and a continuity correction.
+    Up to EXACT_LIMIT samples a side without ties the p-value is exact (the distribution
+    of U, a cached recurrence); otherwise the normal approximation with the tie and the
+    continuity corrections. The very computation ``compare_batch`` makes for each row.
     """
-    base = np.asarray(baseline, dtype=float).reshape(1, -1)
-    cont = np.asarray(contender, dtype=float).reshape(1, -1)
-    p, u = _mann_whitney_u_rows(base, cont)
+    base = np.sort(np.asarray(baseline, dtype=float).reshape(1, -1), axis=1)
+    cont = np.sort(np.asarray(contender, dtype=float).reshape(1, -1), axis=1)
+    if not base.size or not cont.size:
+        raise ValueError("the Mann-Whitney test needs a sample on each side")
+    sizes = (np.array([base.shape[1]], dtype=np.intp), np.array([cont.shape[1]], dtype=np.intp))
+    p, u = _mann_whitney_padded(base, cont, *sizes)
     return float(p[0]), float(u[0])
-
-
-def _mann_whitney_u_rows(base: np.ndarray, cont: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``mann_whitney`` of every row of (rows, n1) and (rows, n2): (p-values, U)."""
-    rows, n_base = base.shape
-    n_cont = cont.shape[1]
-    u = np.empty(rows)
-    step = _chunk(n_base * n_cont)
-    for start in range(0, rows, step):
-        diff = cont[start : start + step, :, None] - base[start : start + step, None, :]
-        u[start : start + step] = (diff > 0).sum(axis=(1, 2)) + 0.5 * (diff == 0).sum(axis=(1, 2))
-    combined = np.sort(np.concatenate((cont, base), axis=1), axis=1)
-    total = n_cont + n_base
-    # Each value's tie group size t; summed over the values, t^2 - 1 gives sum(t^3 - t).
-    new_group = np.ones((rows, total), dtype=bool)
-    new_group[:, 1:] = combined[:, 1:] != combined[:, :-1]
-    positions = np.broadcast_to(np.arange(total), (rows, total))
-    starts = np.maximum.accumulate(np.where(new_group, positions, 0), axis=1)
-    last = np.ones((rows, total), dtype=bool)
-    last[:, :-1] = new_group[:, 1:]
-    ends = np.minimum.accumulate(np.where(last, positions, total)[:, ::-1], axis=1)[:, ::-1]
-    sizes = (ends - starts + 1).astype(float)
-    tie_sums = np.sum(sizes**2 - 1.0, axis=1)
-    ties = tie_sums > 0
-    p = np.empty(rows)
-    exact = ~ties if max(n_cont, n_base) <= EXACT_LIMIT else np.zeros(rows, dtype=bool)
-    if exact.any():
-        cdf = _exact_u_cdf(n_cont, n_base)
-        k = np.rint(u[exact]).astype(np.intp)
-        lower = cdf[k]
-        upper = 1.0 - np.where(k > 0, cdf[np.maximum(k - 1, 0)], 0.0)
-        p[exact] = np.minimum(1.0, 2.0 * np.minimum(lower, upper))
-    approx = ~exact
-    if approx.any():
-        tie_term = tie_sums[approx] / (total * (total - 1))
-        variance = n_cont * n_base / 12.0 * ((total + 1) - tie_term)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z = np.maximum(np.abs(u[approx] - n_cont * n_base / 2.0) - 0.5, 0.0) / np.sqrt(variance)
-            p[approx] = np.where(variance > 0.0, np.minimum(1.0, 2.0 * special.ndtr(-z)), 1.0)
-    return p, u
 
 
 @functools.cache

@@ -95,6 +95,8 @@ def _index(results: Sequence[Result]) -> dict[tuple[str, str, str], list[Result]
     for result in results:
         params = result.params
         values = tuple(params.values())
+        shortcut: tuple[Any, ...] | None
+        text: str | None
         try:
             shortcut = (tuple(params), values, tuple(map(type, values)))
             text = quick.get(shortcut)
@@ -178,7 +180,7 @@ def _compare_runs(
         cont_results = cont_index.get(key)
         first = (cont_results or base_results or [])[0]
         override = _override_for(first.benchmark, overrides) if overrides else None
-        entry = {
+        entry: dict[str, Any] = {
             "benchmark": first.benchmark,
             "params": dict(first.params),
             "metric": first.metric,

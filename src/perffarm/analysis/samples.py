@@ -297,6 +297,13 @@ class _Side:
         return out
 
 
+def _raw_rows(
+    base: _Side, cont: _Side, members: np.ndarray, chosen: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The samples as given of the rows ``members[chosen]`` (for the full-sort fallback)."""
+    return base.raw_rows(members[chosen]), cont.raw_rows(members[chosen])
+
+
 def _from_sample_rows(rows: _SampleRows, alpha: float) -> list[Comparison]:
     """The comparisons of every pair with enough samples, in the order of ``rows``."""
     count = len(rows.pairs)
@@ -328,7 +335,7 @@ def _from_sample_rows(rows: _SampleRows, alpha: float) -> list[Comparison]:
             n_base,
             n_cont,
             level,
-            lambda chosen, m=members: (base.raw_rows(m[chosen]), cont.raw_rows(m[chosen])),
+            functools.partial(_raw_rows, base, cont, members),
         )
     with np.errstate(divide="ignore", invalid="ignore"):
         cliffs = 2.0 * u / (base.sizes * cont.sizes) - 1.0

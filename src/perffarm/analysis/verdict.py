@@ -24,9 +24,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from perffarm.model import Direction
+
+T = TypeVar("T")
 
 DEFAULT_MIN_EFFECT = 0.02
 DEFAULT_ALPHA = 0.01
@@ -127,14 +129,14 @@ def decide(
     return Verdict.UNCHANGED
 
 
-def frozen_from(cls: type, values: dict[str, Any]) -> Any:
+def frozen_from(cls: type[T], values: dict[str, Any]) -> T:
     """An instance of a frozen dataclass from all its field values, without its ``__init__``.
 
     The generated ``__init__`` sets every field through ``object.__setattr__``; filling the
     instance's ``__dict__`` makes the same object (equal, same hash and repr) about five
     times faster, which counts when a comparison of two runs makes tens of thousands (the
-    loops of _from_sample_rows and _compare_runs do the same inline).
+    loops of samples._from_sample_rows and runs._compare_runs do the same inline).
     """
-    instance = object.__new__(cls)
+    instance: T = object.__new__(cls)
     instance.__dict__.update(values)
     return instance

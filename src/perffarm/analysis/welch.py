@@ -29,14 +29,16 @@ def compare_summaries(
 ) -> Comparison:
     assert base.mean is not None and base.stdev is not None
     assert cont.mean is not None and cont.stdev is not None
-    for side, summary in (("baseline", base), ("contender", cont)):
-        if summary.mean and summary.stdev / abs(summary.mean) >= UNSTABLE_CV:
+    for side, mean, stdev, n in (
+        ("baseline", base.mean, base.stdev, base.n),
+        ("contender", cont.mean, cont.stdev, cont.n),
+    ):
+        if mean and stdev / abs(mean) >= UNSTABLE_CV:
             notes.append(
-                f"{side}: unstable: the coefficient of variation is "
-                f"{summary.stdev / abs(summary.mean):.0%}"
+                f"{side}: unstable: the coefficient of variation is {stdev / abs(mean):.0%}"
             )
-        if summary.n < FEW_SAMPLES:
-            notes.append(f"{side}: only {summary.n} repetitions behind the summary")
+        if n < FEW_SAMPLES:
+            notes.append(f"{side}: only {n} repetitions behind the summary")
     a = base.stdev**2 / base.n
     b = cont.stdev**2 / cont.n
     se2 = a + b

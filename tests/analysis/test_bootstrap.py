@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 from perffarm.analysis import bootstrap as bootstrap_module
-from perffarm.analysis.bootstrap import exact_ratio_ci, exact_ratio_ci_rows, ratio_ci_sorted
+from perffarm.analysis.bootstrap import (
+    LISTED_RATIOS,
+    exact_ratio_ci,
+    exact_ratio_ci_rows,
+    ratio_ci_sorted,
+)
 from tests.analysis.support import assert_identical, monte_carlo_medians
 
 
@@ -83,3 +88,23 @@ def test_rows_the_search_cannot_certify_take_the_full_sort(
     assert_identical(actual[0], expected[0])
     assert_identical(actual[1], expected[1])
     assert_identical(actual[0], ratio_ci_sorted(base, cont, level=0.99)[0])
+
+
+@pytest.mark.slow  # the reference sorts 4.2 million ratios (a few seconds)
+def test_beyond_the_listed_size_the_ends_are_the_full_sort_s() -> None:
+    rng = np.random.default_rng(3)
+    n = 2050
+    assert n * n > LISTED_RATIOS
+    base, cont = rng.lognormal(0, 0.1, (1, n)), rng.lognormal(0.02, 0.1, (1, n))
+    expected = ratio_ci_sorted(base, cont, level=0.99)
+    actual = exact_ratio_ci_rows(base, cont, level=0.99)
+    assert_identical(actual[0], expected[0])
+    assert_identical(actual[1], expected[1])
+
+
+def test_beyond_the_listed_size_a_non_positive_sample_leaves_no_interval() -> None:
+    rng = np.random.default_rng(4)
+    base = rng.lognormal(0, 0.1, 2100)
+    base[0] = 0.0
+    low, high = exact_ratio_ci(base, rng.lognormal(0, 0.1, 2100))
+    assert math.isnan(low) and math.isnan(high)

@@ -8,7 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from perffarm.analysis.median_weights import bootstrap_median_weights
+from perffarm.analysis.median_weights import EXACT_WEIGHTS_LIMIT, bootstrap_median_weights
 from tests.analysis.support import monte_carlo_medians
 
 
@@ -55,3 +55,30 @@ def test_median_weights_match_a_large_monte_carlo_bootstrap(n: int) -> None:
     medians = monte_carlo_medians(np.arange(n, dtype=float), 400_000, rng)
     frequencies = np.bincount(medians.astype(int), minlength=n) / medians.size
     assert np.allclose(frequencies, bootstrap_median_weights(n), atol=0.003)
+
+
+def _exact_weights(n: int) -> list[Fraction]:
+    draws = n if n % 2 else n - 1
+    rank = (draws + 1) // 2
+    at_most = [_order_statistic_at_most(n, draws, rank, i) for i in range(n + 1)]
+    return [at_most[i + 1] - at_most[i] for i in range(n)]
+
+
+@pytest.mark.parametrize("n", [EXACT_WEIGHTS_LIMIT + 1, 150])
+def test_beyond_the_exact_limit_the_weights_are_within_rounding(n: int) -> None:
+    exact = np.array([float(w) for w in _exact_weights(n)])
+    found = bootstrap_median_weights(n)
+    assert np.allclose(found, exact, rtol=1e-11, atol=1e-300)
+    assert np.array_equal(found, found[::-1])
+
+
+@pytest.mark.parametrize("n", [600, 100_000])
+def test_weights_of_large_samples_are_a_distribution_about_the_middle(n: int) -> None:
+    weights = bootstrap_median_weights(n)
+    assert weights.shape == (n,) and np.all(weights >= 0)
+    assert weights.sum() == pytest.approx(1.0, abs=1e-12)
+    assert int(np.argmax(weights)) in (n // 2 - 1, n // 2)
+    # The median of n draws wanders about sqrt(n)/2 places: the weights say so.
+    middle = (n - 1) / 2
+    spread = np.sqrt(np.sum(weights * (np.arange(n) - middle) ** 2))
+    assert spread == pytest.approx(np.sqrt(n) / 2, rel=0.05)

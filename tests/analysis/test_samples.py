@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from perffarm.analysis.ranks import mann_whitney
+from perffarm.analysis.runs import compare_runs
 from perffarm.analysis.samples import SamplePair, compare_batch, compare_samples
 from perffarm.analysis.verdict import Verdict
-from perffarm.model import Direction, Summary
+from perffarm.model import Direction, Result, RunDocument, Summary
 
 
 def _normal(seed: int, mean: float, cv: float, n: int) -> list[float]:
@@ -214,3 +215,46 @@ def test_a_large_batch_of_mixed_sizes_equals_one_by_one() -> None:
     batch = compare_batch(pairs)
     for pair, together in zip(pairs, batch, strict=True):
         assert together.to_dict() == compare_samples(pair.baseline, pair.contender).to_dict()
+
+
+@pytest.mark.parametrize("n", [1, 2, 600, 100_000])
+def test_any_number_of_samples_a_side(n: int) -> None:
+    # Issue 17: above ~515 samples a side the comparison crashed (an overflow in the
+    # smallest p); at 100,000 the differences and ratios would not fit in memory.
+    rng = np.random.default_rng(n)
+    base = rng.lognormal(0.0, 0.05, n).tolist()
+    slower = rng.lognormal(0.05, 0.05, n).tolist()
+    same = rng.lognormal(0.0, 0.05, n).tolist()
+    result = compare_samples(base, slower)
+    if n < 5:
+        assert result.verdict is Verdict.UNKNOWN
+        assert "too few samples" in result.notes[0]
+        return
+    assert result.verdict is Verdict.SLOWER
+    assert result.basis == "samples" and result.n_baseline == n
+    low, high = result.ratio_ci
+    assert low < math.exp(0.05) < high and low > 1.02
+    assert result.hodges_lehmann == pytest.approx(math.exp(0.05) - 1, abs=0.01)
+    assert compare_samples(base, same).verdict is Verdict.UNCHANGED
+
+
+def test_runs_of_six_hundred_samples_compare() -> None:
+    rng = np.random.default_rng(6)
+
+    def run(shift: float) -> RunDocument:
+        return RunDocument(
+            project="demo",
+            machine="m1",
+            results=[
+                Result(
+                    benchmark=f"b{i}",
+                    metric="time",
+                    unit="s",
+                    samples=rng.lognormal(shift * (i == 0), 0.05, 600).tolist(),
+                )
+                for i in range(3)
+            ],
+        )
+
+    verdicts = [item.verdict for item in compare_runs(run(0.0), run(0.05))]
+    assert verdicts == [Verdict.SLOWER, Verdict.UNCHANGED, Verdict.UNCHANGED]

@@ -17,7 +17,11 @@ import numpy as np
 from perffarm.analysis.median_weights import bootstrap_median_weights, weight_rows
 from perffarm.analysis.ranks import rows_per_chunk
 from perffarm.analysis.ratio_quantile import corner_rows, ratio_quantile
+from perffarm.analysis.selection import weighted_select
 from perffarm.analysis.verdict import DEFAULT_ALPHA
+
+# Up to this many ratios a row the interval may sort them all (32 MB); beyond, it selects.
+LISTED_RATIOS = 1 << 22
 
 
 @functools.cache
@@ -120,12 +124,22 @@ def ratio_ci_rows(
     computed by ``ratio_ci_sorted`` from their samples as given (``raw(rows)``, rows of
     one size): with both 0.0 and -0.0 among the samples, which zero an end is depends on the
     order the sort starts from.
+
+    Rows of more than LISTED_RATIOS ratios are never listed: with positive samples both ends
+    are selected (``_selected_ratio_ci``); with a zero or negative sample the interval is
+    undefined (NaN ends: no verdict), the ratios being too many to sort.
     """
     rows = base.shape[0]
     lows, highs = np.full(rows, np.nan), np.full(rows, np.nan)
     reach = (1 - level) / 2 * (1 - 1e-9)
-    fast = np.flatnonzero((base[:, 0] > 0) & (cont[:, 0] > 0))
-    slow = np.ones(rows, dtype=bool)
+    positive = (base[:, 0] > 0) & (cont[:, 0] > 0)
+    large = n_base * n_cont > LISTED_RATIOS
+    for row in np.flatnonzero(large & positive).tolist():
+        lows[row], highs[row] = _selected_ratio_ci(
+            base[row, : n_base[row]], cont[row, : n_cont[row]], reach
+        )
+    fast = np.flatnonzero(positive & ~large)
+    slow = ~large
     if fast.size:
         b, c, n_b, n_c = base[fast], cont[fast], n_base[fast], n_cont[fast]
         width_c, width_b = c.shape[1], b.shape[1]
@@ -155,6 +169,26 @@ def ratio_ci_rows(
             group = chosen[sizes == key]
             lows[group], highs[group] = ratio_ci_sorted(*raw(group), level=level)
     return lows, highs
+
+
+def _selected_ratio_ci(base: np.ndarray, cont: np.ndarray, reach: float) -> tuple[float, float]:
+    """Both ends of the interval of one row of positive sorted samples, by selection
+    (``perffarm.analysis.selection``): the weights of the two medians, the tails' ``reach``
+    and the ratios' floats are the full sort's; the cumulative weights are summed per
+    column, not along the sorted ratios, so an end whose tail is met within the rounding of
+    the sums may be its neighbour. Samples of weight zero (far from the median of a large
+    sample, the weights underflow) are left out: they cannot be an end.
+    """
+    w_cont = bootstrap_median_weights(cont.size)
+    w_base = bootstrap_median_weights(base.size)
+    c_used, b_used = np.flatnonzero(w_cont), np.flatnonzero(w_base)
+    c_first, c_last = int(c_used[0]), int(c_used[-1]) + 1
+    b_first, b_last = int(b_used[0]), int(b_used[-1]) + 1
+    c, wc = cont[c_first:c_last], w_cont[c_first:c_last]
+    b, wb = base[b_first:b_last], w_base[b_first:b_last]
+    low = weighted_select(c, b, np.divide, wc, wb, reach)
+    high = -weighted_select(-c[::-1], b, np.divide, wc[::-1], wb, reach)
+    return low, high
 
 
 def _reversed(values: np.ndarray, sizes: np.ndarray) -> np.ndarray:

@@ -14,15 +14,28 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import special
 
+from perffarm.analysis.selection import weighted_select
+
 # Up to this many samples a side (and no ties) the exact distribution of U is used.
 EXACT_LIMIT = 25
+# Up to this many differences a row, Hodges-Lehmann lists them (8 MB); beyond, it selects.
+LISTED_DIFFERENCES = 1 << 20
+# Below this natural logarithm a number of orderings converts to a float (e^700 < 1.8e308).
+_LOG_FLOAT_MAX = 700.0
 
 
 def smallest_mann_whitney_p(n1: int, n2: int) -> float:
-    """The smallest two-sided p the exact test can give: complete separation, 2 / C(n1+n2, n1)."""
+    """The smallest two-sided p the exact test can give: complete separation, 2 / C(n1+n2, n1).
+
+    For any sample sizes: where C(n1+n2, n1) is beyond a float (above ~515 samples a
+    side), from its logarithm; the p is then below 1e-300 and may round to 0.0.
+    """
     if n1 < 1 or n2 < 1:
         return 1.0
-    return min(1.0, 2.0 / math.comb(n1 + n2, n1))
+    log_ways = math.lgamma(n1 + n2 + 1) - math.lgamma(n1 + 1) - math.lgamma(n2 + 1)
+    if log_ways < _LOG_FLOAT_MAX:
+        return min(1.0, 2.0 / math.comb(n1 + n2, n1))
+    return math.exp(math.log(2.0) - log_ways)
 
 
 def mann_whitney(baseline: Sequence[float], contender: Sequence[float]) -> tuple[float, float]:
@@ -104,11 +117,50 @@ def mann_whitney_rows(
 def hodges_lehmann_rows(
     base: np.ndarray, cont: np.ndarray, n_base: np.ndarray, n_cont: np.ndarray
 ) -> np.ndarray:
-    """Median of all contender - baseline differences, per row (chunked to bound memory).
+    """Median of all contender - baseline differences of sorted rows padded with +inf.
+
+    Up to LISTED_DIFFERENCES differences a row, they are listed (chunked to bound memory)
+    and partitioned as ``np.median`` does; beyond, the two middle ones are selected without
+    listing them (``perffarm.analysis.selection``), the same floats. The median is the mean
+    of the middle two (or the middle one), as ``np.median`` takes it.
+    """
+    counts = n_base * n_cont
+    large = counts > LISTED_DIFFERENCES
+    if not large.any():
+        return _hodges_lehmann_listed(base, cont, n_base, n_cont)
+    out = np.empty(base.shape[0])
+    for row in np.flatnonzero(large).tolist():
+        b, c = base[row, : n_base[row]], cont[row, : n_cont[row]]
+        out[row] = _hodges_lehmann_selected(b, c)
+    rest = np.flatnonzero(~large)
+    if rest.size:
+        width_b, width_c = int(n_base[rest].max()), int(n_cont[rest].max())
+        out[rest] = _hodges_lehmann_listed(
+            base[rest, :width_b], cont[rest, :width_c], n_base[rest], n_cont[rest]
+        )
+    return out
+
+
+def _hodges_lehmann_selected(base: np.ndarray, cont: np.ndarray) -> float:
+    """The median of the differences cont_k - base_l of two sorted samples, by selection."""
+    count = base.size * cont.size
+    ones_c, ones_b = np.ones(cont.size), np.ones(base.size)
+    lower = weighted_select(cont, base, np.subtract, ones_c, ones_b, (count - 1) // 2 + 1)
+    if count % 2:
+        return lower
+    upper = weighted_select(cont, base, np.subtract, ones_c, ones_b, count // 2 + 1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.mean(np.array([lower, upper])))
+
+
+def _hodges_lehmann_listed(
+    base: np.ndarray, cont: np.ndarray, n_base: np.ndarray, n_cont: np.ndarray
+) -> np.ndarray:
+    """``hodges_lehmann_rows`` with every difference listed.
 
     Rows of one size are partitioned as ``np.median`` does; padded rows (baseline pads
     -inf, contender pads +inf, so every pad difference is +inf) are sorted and read at their
-    own middle. The median is the mean of the middle slice, as ``np.median`` takes it.
+    own middle.
     """
     rows, width = base.shape[0], base.shape[1] * cont.shape[1]
     uniform = bool((n_base == base.shape[1]).all() and (n_cont == cont.shape[1]).all())

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from perffarm.analysis.bootstrap import ratio_ci_rows
+from perffarm.analysis.bootstrap import LISTED_RATIOS, ratio_ci_rows
 from perffarm.analysis.ranks import hodges_lehmann_rows, mann_whitney_rows, smallest_mann_whitney_p
 from perffarm.analysis.verdict import (
     DEFAULT_ALPHA,
@@ -374,6 +374,11 @@ def _from_sample_rows(rows: _SampleRows, alpha: float) -> list[Comparison]:
             # decide, inlined (p is a number here; a NaN end is an undefined interval).
             if lo != lo or hi != hi:
                 verdict = Verdict.UNKNOWN
+                if n_b * n_c > LISTED_RATIOS:
+                    notes.append(
+                        f"no interval: a zero or negative sample among {n_b} x {n_c} samples "
+                        "(too many ratios to sort), no verdict"
+                    )
             elif p >= alpha:
                 verdict = unchanged
             elif lo > 1.0 + pair.min_effect:

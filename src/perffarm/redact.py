@@ -59,13 +59,18 @@ def _hide(replacement: str) -> Callable[[re.Match[str]], str]:
 _REPLACERS = tuple((pattern, _hide(replacement)) for pattern, replacement in SECRET_PATTERNS)
 
 
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with every known secret value and everything that looks like a secret hidden.
-
-    Values are replaced longest first, so that a secret holding a shorter one goes whole.
-    """
+def hide_values(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every known secret value replaced by ``***``; longest first, so that a
+    secret holding a shorter one goes whole."""
     for value in sorted({value for value in secrets if value}, key=len, reverse=True):
         text = text.replace(value, HIDDEN_VALUE)
+    return text
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with every known secret value (``hide_values``) and everything that looks
+    like a secret hidden."""
+    text = hide_values(text, secrets)
     for pattern, hide in _REPLACERS:
         text = pattern.sub(hide, text)
     return text

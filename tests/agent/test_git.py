@@ -22,7 +22,7 @@ def test_a_failure_names_the_command_and_ends_with_what_git_said(tmp_path: Path)
     error = caught.value
     assert str(error).startswith("git rev-parse --verify no-such-ref failed (exit 128): ")
     assert "not a git repository" in error.stderr
-    assert error.returncode == 128
+    assert error.returncode == 128 and not error.missing
     assert error.command == ["git", "rev-parse", "--verify", "no-such-ref"]
 
 
@@ -57,5 +57,6 @@ def test_a_timeout_ends_git_and_what_it_started(tmp_path: Path) -> None:
 
 def test_without_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(GitError, match=r"^git is not installed"):
+    with pytest.raises(GitError, match=r"^git is not installed") as caught:
         run_git("--version")
+    assert caught.value.missing and caught.value.returncode is None

@@ -36,16 +36,24 @@ class GitError(RuntimeError):
     """git is missing, failed or ran out of time.
 
     ``command`` is the git command line; ``returncode`` None when git did not finish (or
-    could not start); ``stderr`` the tail of what it wrote.
+    could not start); ``stderr`` the tail of what it wrote; ``missing`` True when there is
+    no git to run at all.
     """
 
     def __init__(
-        self, message: str, *, command: list[str], returncode: int | None = None, stderr: str = ""
+        self,
+        message: str,
+        *,
+        command: list[str],
+        returncode: int | None = None,
+        stderr: str = "",
+        missing: bool = False,
     ) -> None:
         super().__init__(message)
         self.command = command
         self.returncode = returncode
         self.stderr = stderr
+        self.missing = missing
 
 
 def git_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -78,7 +86,9 @@ def run_git(*args: str, cwd: Path | str | None = None, timeout: float = DEFAULT_
         )
     except FileNotFoundError:
         raise GitError(
-            "git is not installed (perffarm needs the git command line)", command=command
+            "git is not installed (perffarm needs the git command line)",
+            command=command,
+            missing=True,
         ) from None
     except OSError as exc:
         raise GitError(f"{shown} could not run: {exc}", command=command) from None

@@ -117,32 +117,40 @@ def _logger(name: str) -> logging.Logger:
     return logger
 
 
-def test_the_filter_hides_messages_arguments_and_tracebacks(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def _own_output(logger: logging.Logger, formatter: logging.Formatter) -> io.StringIO:
+    """The logger writes to a stream of its own only (not through pytest's handlers, which
+    other tests' filters may have been put on)."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    return stream
+
+
+def test_the_filter_hides_messages_arguments_and_tracebacks() -> None:
     logger = _logger("perffarm.test.redact")
+    stream = _own_output(logger, logging.Formatter("%(message)s"))
     install(["perffarm.test.redact"], secrets=["hunter2"])
-    with caplog.at_level(logging.INFO, logger="perffarm.test.redact"):
-        logger.info("login with %s", "password=hunter2")
-        logger.info("%s", "Authorization: Bearer pft_AAAAAAAAAAAA_" + "s" * 43)
-        try:
-            raise RuntimeError("login hunter2 refused")
-        except RuntimeError:
-            logger.exception("failed")
-    assert "hunter2" not in caplog.text and "s" * 43 not in caplog.text
-    assert "login with password=***" in caplog.text
-    assert "RuntimeError: login *** refused" in caplog.text
+    logger.info("login with %s", "password=hunter2")
+    logger.info("%s", "Authorization: Bearer pft_AAAAAAAAAAAA_" + "s" * 43)
+    try:
+        raise RuntimeError("login hunter2 refused")
+    except RuntimeError:
+        logger.exception("failed")
+    text = stream.getvalue()
+    assert "hunter2" not in text and "s" * 43 not in text
+    assert "login with password=***" in text
+    assert "RuntimeError: login *** refused" in text
 
 
 def test_arguments_stay_arguments_when_they_can() -> None:
     # uvicorn's access formatter unpacks record.args: hiding must keep them a tuple.
     uvicorn_logging = pytest.importorskip("uvicorn.logging")
     logger = _logger("perffarm.test.access")
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    handler = logging.StreamHandler(stream := io.StringIO())
-    handler.setFormatter(uvicorn_logging.AccessFormatter("%(request_line)s %(status_code)s"))
-    logger.handlers[:] = [handler]
+    formatter = uvicorn_logging.AccessFormatter("%(request_line)s %(status_code)s")
+    stream = _own_output(logger, formatter)
     install(["perffarm.test.access"])
     logger.info(
         '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5", "GET", "/device?code=abc123&x=1", "1.1", 200

@@ -77,9 +77,9 @@ def weighted_select(
     ``x_weight[k] * y_weight[l]`` over the values at most v, reaches ``reach``.
 
     ``x`` must make op(x_k, y_l) non-decreasing in k for every l (``x`` sorted, ``op``
-    monotone in its first argument). With unit weights and ``reach`` = r + 1 this is the
-    r-th smallest value (0-based), exactly. When no value reaches ``reach`` (rounding of
-    the weights' sum), the largest value.
+    monotone in its first argument), and no value may be NaN (ValueError). With unit
+    weights and ``reach`` = r + 1 this is the r-th smallest value (0-based), exactly. When
+    no value reaches ``reach`` (rounding of the weights' sum), the largest value.
     """
     x_before = np.concatenate(([0.0], np.cumsum(x_weight)))
     weighing = _Weighing(x, y, op, x_before, np.asarray(y_weight, dtype=float))
@@ -97,6 +97,8 @@ def weighted_select(
             weighing, low, sizes, total, (reach - below) / band if band > 0 else 0.5, rng
         )
         for pivot in pivots:
+            if pivot != pivot:
+                raise ValueError("weighted_select: a value is NaN")
             below_pivot = weighing.count(pivot, True, low, high)
             if weighing.weight(below_pivot) >= reach:
                 high = below_pivot  # the answer is below the pivot

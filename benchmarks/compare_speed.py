@@ -7,18 +7,19 @@ Usage::
 Prints the machine, then for several sample sizes per side (10 a side as the compare page
 benchmark stores them, 5, 11, 20, 30, and a mix of 5 to 30) the CPU time of
 ``compare_runs`` (median and best of ``--repeat`` calls, after a warm-up call). When the
-module differs from git's HEAD (``git show``, read only), HEAD's version is timed too, its
+modules differ from git's HEAD (``git show``, read only), HEAD's version is timed too, its
 calls interleaved with the new ones so that both see the same load (a busy machine moves
 the absolute figures by tens of percent within minutes; the ratio moves much less), and
 the verdicts compared; HEAD's one-by-one Monte-Carlo version (2,000 resamples), if that is
-what it has, is timed once per size (it takes seconds). The targets, in CPU time for 2 ×
+what it has, is timed once per size (it takes seconds). Then one pair of 600, 10,000 and
+100,000 samples a side (HEAD's failure named when it has one). The targets, in CPU time for 2 ×
 5,000 results: 10 samples a side under 120 ms, 30 under 200 ms, mixed 5 to 30 under 300 ms.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import os
 import platform
 import statistics
@@ -79,30 +80,47 @@ def documents(results: int, sizes: tuple[int, int], seed: int = 9) -> tuple[RunD
 
 
 def old_module() -> tuple[ModuleType, bool] | None:
-    """compare.py as committed, if it differs from the working tree; and whether it is the
-    (slow) one-by-one Monte-Carlo version."""
+    """The comparison as git's HEAD has it, if it differs from the working tree; and whether
+    it is the (slow) one-by-one Monte-Carlo version.
+
+    HEAD's ``perffarm/analysis`` modules are loaded as a package of their own
+    (``perffarm_head_analysis``, their imports of each other renamed), so that HEAD's
+    ``compare`` uses HEAD's rank tests and bootstrap, not the working tree's.
+    """
     root = Path(__file__).resolve().parent.parent
-    try:
-        source = subprocess.run(
-            ["git", "show", "HEAD:src/perffarm/analysis/compare.py"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
+    folder = "src/perffarm/analysis"
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, check=True
         ).stdout
+
+    try:
+        names = [
+            Path(line).name for line in git("ls-tree", "--name-only", "HEAD", f"{folder}/").split()
+        ]
+        sources = {
+            name: git("show", f"HEAD:{folder}/{name}") for name in names if name.endswith(".py")
+        }
     except (OSError, subprocess.CalledProcessError):
         return None
-    if source == Path(compare.__file__).read_text(encoding="utf-8"):
+    here = Path(compare.__file__).parent
+    current = {path.name: path.read_text(encoding="utf-8") for path in here.glob("*.py")}
+    if sources == current:
         return None
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as handle:
-        handle.write(source)
-    spec = importlib.util.spec_from_file_location("perffarm_compare_old", handle.name)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    os.unlink(handle.name)
-    return module, "_resampled_medians" in source
+    package = "perffarm_head_analysis"
+    directory = Path(tempfile.mkdtemp()) / package
+    directory.mkdir()
+    for name, source in sources.items():
+        source = source.replace("from perffarm.analysis import", f"from {package} import")
+        source = source.replace("perffarm.analysis.", f"{package}.")
+        (directory / name).write_text(source, encoding="utf-8")
+    sys.path.insert(0, str(directory.parent))
+    try:
+        module = importlib.import_module(f"{package}.compare")
+    finally:
+        sys.path.remove(str(directory.parent))
+    return module, "_resampled_medians" in sources.get("compare.py", "")
 
 
 def cpu_time(call, repeat: int) -> list[float]:  # type: ignore[no-untyped-def]
@@ -169,6 +187,19 @@ def main() -> int:
             line += f"   same result: {same}/{len(new_items)}"
         if label in TARGETS:
             line += f"   target {TARGETS[label] * 1000:.0f} ms: {'met' if met else 'NOT met'}"
+        print(line)
+    print("\none pair of large samples (compare_samples, CPU time of one call)")
+    for n in (600, 10_000, 100_000):
+        rng = np.random.default_rng(n)
+        pair = (rng.lognormal(0, 0.05, n).tolist(), rng.lognormal(0.05, 0.05, n).tolist())
+        (seconds,) = cpu_time(lambda p=pair: compare.compare_samples(*p), 1)
+        line = f"{n:>7,} a side: {seconds * 1000:>8.0f} ms"
+        if old is not None and not slow:
+            try:
+                (old_seconds,) = cpu_time(lambda p=pair: old.compare_samples(*p), 1)
+                line += f"   HEAD: {old_seconds * 1000:.0f} ms"
+            except (OverflowError, MemoryError) as exc:
+                line += f"   HEAD: {type(exc).__name__}"
         print(line)
     print(
         f"\ntargets for 2 × {args.results:,} results (median CPU): "

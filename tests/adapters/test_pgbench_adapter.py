@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 
 from perffarm.adapters.base import AdapterError, InputSource
-from perffarm.adapters.pgbench import PgbenchAdapter, parse_pgbench_output
+from perffarm.adapters.pgbench import (
+    SUMMARY_METRICS,
+    PgbenchAdapter,
+    mode_of,
+    parse_pgbench_output,
+    report_params,
+    report_values,
+    run_params,
+)
 from perffarm.model import Direction, Result
 
 DATA = Path(__file__).parent.parent / "data" / "adapters" / "pgbench"
@@ -172,3 +180,37 @@ def test_sniff_refuses_other_formats() -> None:
     assert not adapter.sniff(InputSource.from_text('{"tps": 3}'))
     progress = "progress: 1.0 s, 10.0 tps, lat 1.0 ms stddev 0.1\n"
     assert adapter.sniff(InputSource.from_text(progress))
+
+
+def test_modes_are_the_measurement_s_names() -> None:
+    assert mode_of("<builtin: TPC-B (sort of)>") == "read-write"
+    assert mode_of("<builtin: select only>") == "read-only"
+    assert mode_of("<builtin: simple update>") == "simple-update"
+    # A custom script as the measurement names it (script:PATH), with pgbench's path.
+    assert mode_of("/srv/bench/count.sql") == "script:/srv/bench/count.sql"
+    assert mode_of("multiple scripts") == "multiple scripts"
+    assert mode_of("<builtin: something new>") == "<builtin: something new>"
+    assert mode_of(None) is None
+
+
+def test_one_table_of_what_a_run_yields() -> None:
+    report = parse_pgbench_output((DATA / "pg15-tpcb-r-P.txt").read_text())
+    values = report_values(report)
+    names = [metric.name for metric, _, _ in values]
+    assert names[:5] == [
+        "tps",
+        "latency_average",
+        "latency_stddev",
+        "failed_transactions",
+        "initial_connection_time",
+    ]
+    assert names[5:] == ["statement_latency"] * 11
+    assert [m.name for m, _ in SUMMARY_METRICS] == names[:5]
+    assert values[4][2] == pytest.approx(0.003879)
+    assert report_params(report) == {"mode": "read-write", "clients": 2, "jobs": 2, "scale": 1}
+    assert run_params("read-only", 1, 1, 10, "simple") == {
+        "mode": "read-only",
+        "clients": 1,
+        "jobs": 1,
+        "scale": 10,
+    }

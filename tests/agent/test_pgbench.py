@@ -16,6 +16,8 @@ import psutil
 import pytest
 from pydantic import ValidationError
 
+from perffarm.adapters.base import InputSource
+from perffarm.adapters.pgbench import PgbenchAdapter
 from perffarm.agent.experiment import Experiment, Progress
 from perffarm.agent.measurement import MeasurementContext
 from perffarm.agent.measurements.pgbench import PgbenchError, PgbenchMeasurement
@@ -25,7 +27,7 @@ from perffarm.agent.pgcluster import (
     find_bin_dir,
     reap_stale_clusters,
 )
-from perffarm.model import Direction
+from perffarm.model import Direction, canonical_params
 
 try:
     BIN_DIR = find_bin_dir()
@@ -171,6 +173,74 @@ def test_failing_custom_script_still_tears_down(tmp_path: Path) -> None:
     statement = next(r for r in experiment.results if r.metric == "statement_latency")
     assert statement.params["statement"] == "SELECT count(*) FROM pgbench_branches;"
     assert any(a.name.startswith("pgbench/script_bad.sql") for a in experiment.attachments)
+
+
+def _keys(results: list) -> set[tuple]:
+    return {
+        (r.benchmark, canonical_params(r.params), r.metric, r.unit, r.direction, r.original_unit)
+        for r in results
+    }
+
+
+def test_the_measurement_and_the_adapter_read_one_output_as_the_same_results(
+    tmp_path: Path,
+) -> None:
+    # `perffarm run` (the measurement) and `perffarm ingest` (the adapter) of the same
+    # pgbench output must land in the same series: one table says what a run yields.
+    script = tmp_path / "count.sql"
+    script.write_text(
+        "\\set aid random(1, 100000 * :scale)\n"
+        "SELECT abalance FROM pgbench_accounts WHERE aid = :aid;\n"
+    )
+    measurement = PgbenchMeasurement(
+        "pgbench",  # the adapter's benchmark name; a measurement's results carry its name
+        PgbenchMeasurement.Options(
+            scale=2,
+            clients=[2],
+            jobs=[1, 2],
+            modes=["read-write", f"script:{script}"],
+            protocol="prepared",
+            duration=1,
+            repeat=1,
+            warmup=0,
+        ),
+        MeasurementContext(suite_dir=tmp_path, work_dir=tmp_path / "work"),
+    )
+    experiment = Experiment("pgbench")
+    _drive(measurement, experiment, Seen())
+
+    assert len(measurement.runs) == 4
+    adapter = PgbenchAdapter()
+    for run in measurement.runs:
+        source = InputSource.from_text(run.output)
+        assert adapter.sniff(source)
+        ingested = adapter.parse(source).results
+        combination = run.combination
+        measured = [
+            r
+            for r in experiment.results
+            if (r.params["mode"], r.params["clients"], r.params["jobs"])
+            == (combination.mode, combination.clients, combination.jobs)
+        ]
+        assert _keys(ingested) == _keys(measured)
+        assert {r.metric for r in measured} >= {
+            "tps",
+            "latency_average",
+            "latency_stddev",
+            "statement_latency",
+        }
+        assert {r.params["scale"] for r in measured} == {2}
+        assert {r.params["protocol"] for r in measured} == {"prepared"}
+        for result in ingested:
+            twin = next(
+                r
+                for r in measured
+                if (r.metric, canonical_params(r.params))
+                == (result.metric, canonical_params(result.params))
+            )
+            assert twin.samples == result.samples
+    modes = {r.params["mode"] for r in experiment.results}
+    assert modes == {"read-write", f"script:{script}"}
 
 
 def test_stop_event_ends_between_repetitions(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import pytest
 
 from perffarm.agent.lock import AgentLock, LockHeld
 from perffarm.agent.store import LocalStore
-from perffarm.agent.unattended import _set_secrets, configure_logging, parse_every
+from perffarm.agent.unattended import configure_logging, parse_every, set_secrets
 from perffarm.agent.upload import Credentials, save_credentials
 from tests.agent.test_farm_run import git
 
@@ -181,7 +181,7 @@ def test_secrets_never_reach_the_log(tmp_path):
 def test_the_log_filter_scrubs_secrets_from_messages_and_tracebacks(tmp_path):
     log_file = tmp_path / "agent.log"
     logger = configure_logging(log_file, echo=False)
-    _set_secrets(logger, ["hunter2"])
+    set_secrets(logger, ["hunter2"])
     logger.info("connecting with %s", "password=hunter2")
     try:
         raise RuntimeError("login hunter2 refused")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import statistics
+
 import numpy as np
 import pytest
 
-from perffarm.analysis.statistics import summarize
+from perffarm.analysis.statistics import basic_summary, summarize
 
 
 def test_known_values():
@@ -47,3 +49,36 @@ def test_few_and_no_samples():
     assert (one.n, one.median, one.stdev, one.mean_ci) == (1, 2.5, None, None)
     assert any("only 1 sample" in warning for warning in one.warnings)
     assert summarize([]).n == 0
+
+
+@pytest.mark.parametrize(
+    "samples",
+    [[2.5], [3.0, 1.0], [1.0, 2.0, 3.0, 4.0], [0.1] * 7 + [0.3], list(range(1, 102)), [-5.0, 5.0]],
+)
+def test_the_basic_summary_is_the_summary_s_own_fields(samples: list[float]) -> None:
+    basic = basic_summary(samples)
+    summary = summarize(samples)
+    assert basic == (
+        summary.n,
+        summary.mean,
+        summary.median,
+        summary.stdev,
+        summary.min,
+        summary.max,
+    )
+    assert basic.n == len(samples)
+    assert basic.mean == statistics.fmean(samples)
+    assert basic.median == statistics.median(samples)
+    assert (basic.min, basic.max) == (min(samples), max(samples))
+    if len(samples) > 1:
+        assert basic.stdev == pytest.approx(statistics.stdev(samples), rel=1e-15)
+    else:
+        assert basic.stdev is None
+
+
+def test_the_basic_summary_of_nothing_and_of_extreme_values() -> None:
+    assert basic_summary([]) == (0, None, None, None, None, None)
+    huge = basic_summary([1e308, 1e308, 1e308])
+    assert huge.mean == 1e308 and huge.stdev == 0.0
+    assert basic_summary(np.array([1.0, 3.0])).median == 2.0
+    assert all(type(value) is float for value in basic_summary(np.array([1.0, 3.0]))[1:])

@@ -93,13 +93,13 @@ def _results(entry: Node) -> list[Result]:
         )
     ]
     if (memory := entry.opt("Memory")) is not None:
-        operations = memory.opt_number("TotalOperations")
+        total_operations = memory.opt_number("TotalOperations")
         for key, (metric, unit) in _MEMORY_METRICS.items():
             if (value := memory.opt_number(key)) is None:
                 continue
             # GC counts are totals over the run; per 1000 operations is what BDN prints.
-            if unit == "" and operations:
-                value = value * 1000 / operations
+            if unit == "" and total_operations:
+                value = value * 1000 / total_operations
                 metric = f"{metric} per 1000 operations"
             results.append(
                 make_result(benchmark, metric, [value], unit, params=params, where=where)

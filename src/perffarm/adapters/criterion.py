@@ -48,6 +48,7 @@ class CriterionAdapter(Adapter):
 
     def parse(self, source: InputSource) -> Parsed:
         if source.is_directory:
+            assert source.path is not None  # a directory has a path
             directories = _benchmark_directories(source.path)
             if not directories:
                 raise AdapterError(
@@ -144,8 +145,8 @@ def _results(
         if (value := benchmark.opt_text("value_str")) is not None:
             params["input"] = number_or_text(value)
         if (declared := benchmark.opt("throughput")) is not None:
-            for kind, amount in declared.items():
-                throughput = (kind, amount.number())
+            for kind, declared_amount in declared.items():
+                throughput = (kind, declared_amount.number())
     extra: dict = {}
     if estimates is not None:
         extra["estimates_s"] = {

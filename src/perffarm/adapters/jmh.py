@@ -128,7 +128,7 @@ def _samples(node: Node) -> tuple[list[float] | None, list[int] | None]:
     histogram = node.opt("rawDataHistogram")
     if histogram is None:
         return None, None
-    forks: list[list[float]] = []
+    histogram_forks: list[list[float]] = []
     total = 0
     for fork in histogram.elements():
         values: list[float] = []
@@ -139,5 +139,8 @@ def _samples(node: Node) -> tuple[list[float] | None, list[int] | None]:
                 if total > HISTOGRAM_LIMIT:
                     return None, None
                 values.extend([value] * count)
-        forks.append(values)
-    return [value for fork in forks for value in fork], [len(fork) for fork in forks]
+        histogram_forks.append(values)
+    return (
+        [value for fork in histogram_forks for value in fork],
+        [len(fork) for fork in histogram_forks],
+    )

@@ -8,6 +8,7 @@ Tools write non-standard JSON in places: Google Benchmark prints bare ``NaN``, `
 
 from __future__ import annotations
 
+import builtins
 import functools
 import gzip
 import json
@@ -203,7 +204,7 @@ class Node:
     def text_or_none(self) -> str | None:
         return None if self.value is None else self.text()
 
-    def numbers(self) -> list[float]:
+    def numbers(self) -> builtins.list[float]:  # list alone is the method above
         return [element.number() for element in self.elements()]
 
     def opt_number(self, key: str) -> float | None:

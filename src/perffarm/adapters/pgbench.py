@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 from perffarm.adapters.base import Adapter, AdapterError, InputSource, Parsed
-from perffarm.model import Direction, Result, Series
+from perffarm.model import Direction, ParamValue, Result, Series
 
 MS = 1e-3
 
@@ -280,13 +281,133 @@ _MODES = {
     "<builtin: select only>": "read-only",
     "<builtin: simple update>": "simple-update",
 }
+SCRIPT_PREFIX = "script:"
+_MULTIPLE_SCRIPTS = "multiple scripts"
 
 
 def mode_of(transaction_type: str | None) -> str | None:
-    """perffarm's mode name for pgbench's ``transaction type`` (custom scripts: the path)."""
+    """perffarm's mode name for pgbench's ``transaction type``: the measurement's own
+    (``read-write``, ``read-only``, ``simple-update``, ``script:PATH`` with the path as
+    pgbench printed it); ``multiple scripts`` and unknown built-ins as printed."""
     if transaction_type is None:
         return None
-    return _MODES.get(transaction_type, transaction_type)
+    if transaction_type in _MODES:
+        return _MODES[transaction_type]
+    if transaction_type.startswith("<builtin:") or transaction_type == _MULTIPLE_SCRIPTS:
+        return transaction_type
+    return SCRIPT_PREFIX + transaction_type
+
+
+# -- the one table: what a pgbench run yields, for the adapter and the measurement ----------
+
+
+@dataclass(frozen=True)
+class PgbenchMetric:
+    """One quantity pgbench prints, as perffarm records it (normalised unit)."""
+
+    name: str
+    unit: str
+    direction: Direction
+    original_unit: str | None = None
+
+
+TPS = PgbenchMetric("tps", "1/s", Direction.HIGHER)
+LATENCY_AVERAGE = PgbenchMetric("latency_average", "s", Direction.LOWER, "ms")
+LATENCY_STDDEV = PgbenchMetric("latency_stddev", "s", Direction.LOWER, "ms")
+FAILED_TRANSACTIONS = PgbenchMetric("failed_transactions", "count", Direction.LOWER)
+INITIAL_CONNECTION_TIME = PgbenchMetric("initial_connection_time", "s", Direction.LOWER, "ms")
+STATEMENT_LATENCY = PgbenchMetric("statement_latency", "s", Direction.LOWER, "ms")
+
+# The summary's quantities and how to read each from a report; None when this pgbench does
+# not print it (failures before 15, the connection time before 14).
+SUMMARY_METRICS: tuple[tuple[PgbenchMetric, Callable[[PgbenchReport], float | None]], ...] = (
+    (TPS, lambda report: report.tps),
+    (LATENCY_AVERAGE, lambda report: ms_to_s(report.latency_average_ms)),
+    (LATENCY_STDDEV, lambda report: ms_to_s(report.latency_stddev_ms)),
+    (FAILED_TRANSACTIONS, lambda report: report.failed_transactions),
+    (INITIAL_CONNECTION_TIME, lambda report: ms_to_s(report.initial_connection_time_ms)),
+)
+# What pgbench prints per progress line, as series: name stem, unit.
+PROGRESS_SERIES = (("tps", "1/s"), ("latency", "s"))
+
+
+def run_params(
+    mode: str | None,
+    clients: int | None,
+    jobs: int | None,
+    scale: int | None,
+    protocol: str | None = None,
+) -> dict[str, ParamValue]:
+    """The params of every result of one pgbench run: ``mode``, ``clients``, ``jobs``
+    (pgbench's threads), ``scale``, and ``protocol`` when it is not ``simple``; what is
+    not known is left out."""
+    params: dict[str, ParamValue] = {}
+    for key, value in (("mode", mode), ("clients", clients), ("jobs", jobs), ("scale", scale)):
+        if value is not None:
+            params[key] = value
+    if protocol and protocol != "simple":
+        params["protocol"] = protocol
+    return params
+
+
+def report_params(report: PgbenchReport) -> dict[str, ParamValue]:
+    """``run_params`` as the output itself tells them."""
+    return run_params(
+        mode_of(report.transaction_type),
+        report.clients,
+        report.threads,
+        report.scale,
+        report.query_mode,
+    )
+
+
+def report_values(
+    report: PgbenchReport,
+) -> list[tuple[PgbenchMetric, dict[str, ParamValue], float]]:
+    """Every quantity of one run's output, in the table's order: (metric, the params it
+    adds to the run's, value). Values missing or not finite are left out.
+
+    Each ``-r`` statement adds ``statement`` (its text) and ``statement_index`` (1-based),
+    and ``script`` (1-based) when the run had several scripts.
+    """
+    values: list[tuple[PgbenchMetric, dict[str, ParamValue], float]] = []
+    for metric, read in SUMMARY_METRICS:
+        value = read(report)
+        if value is not None and math.isfinite(value):
+            values.append((metric, {}, float(value)))
+    several = len({statement.script for statement in report.statements}) > 1
+    for statement in report.statements:
+        latency = ms_to_s(statement.latency_ms)
+        if latency is None or not math.isfinite(latency):
+            continue
+        extra: dict[str, ParamValue] = {
+            "statement": statement.text,
+            "statement_index": statement.index,
+        }
+        if several:
+            extra["script"] = statement.script
+        values.append((STATEMENT_LATENCY, extra, latency))
+    return values
+
+
+def progress_series(report: PgbenchReport) -> list[tuple[str, str, list[tuple[float, float]]]]:
+    """The progress lines as (name stem, unit, points), times as pgbench printed them.
+
+    Intervals without a finished transaction print ``lat nan ms`` on some versions: a point
+    without a finite value is left out of that series.
+    """
+    points = [p for p in report.progress if math.isfinite(p.tps)]
+    if not points:
+        return []
+    out = [("tps", "1/s", [(p.t, p.tps) for p in points])]
+    timed = [
+        (p.t, latency)
+        for p in points
+        if (latency := ms_to_s(p.latency_ms)) is not None and math.isfinite(latency)
+    ]
+    if timed:
+        out.append(("latency", "s", timed))
+    return out
 
 
 class PgbenchAdapter(Adapter):
@@ -310,20 +431,8 @@ class PgbenchAdapter(Adapter):
                 "line 1: no pgbench summary (tps = ...) and no progress lines found"
                 + (f"; pgbench said: {report.errors[0]}" if report.errors else "")
             )
-        params: dict[str, str | int] = {}
-        if (mode := mode_of(report.transaction_type)) is not None:
-            params["mode"] = mode
-        for key, value in (
-            ("clients", report.clients),
-            ("jobs", report.threads),
-            ("scale", report.scale),
-        ):
-            if value is not None:
-                params[key] = value
-        if report.query_mode and report.query_mode != "simple":
-            params["protocol"] = report.query_mode
         parsed = Parsed()
-        parsed.results = report_results(report, params)
+        parsed.results = report_results(report, report_params(report))
         parsed.series = report_series(report)
         parsed.environment = {
             key: value
@@ -338,86 +447,36 @@ class PgbenchAdapter(Adapter):
 
 
 def report_results(
-    report: PgbenchReport, params: dict[str, str | int], benchmark: str = "pgbench"
+    report: PgbenchReport, params: Mapping[str, ParamValue], benchmark: str = "pgbench"
 ) -> list[Result]:
     """The results of one run (one sample each), in normalised units."""
-    results: list[Result] = []
-
-    def add(
-        metric: str,
-        value: float | None,
-        unit: str,
-        direction: Direction,
-        original: str | None = None,
-        extra_params: dict | None = None,
-    ) -> None:
-        if value is None or not math.isfinite(value):
-            return
-        results.append(
-            Result(
-                benchmark=benchmark,
-                params={**params, **(extra_params or {})},
-                metric=metric,
-                unit=unit,
-                direction=direction,
-                samples=[value],
-                original_unit=original,
-            )
+    return [
+        Result(
+            benchmark=benchmark,
+            params={**params, **extra},
+            metric=metric.name,
+            unit=metric.unit,
+            direction=metric.direction,
+            samples=[value],
+            original_unit=metric.original_unit,
         )
-
-    add("tps", report.tps, "1/s", Direction.HIGHER)
-    add("latency_average", _seconds(report.latency_average_ms), "s", Direction.LOWER, "ms")
-    add("latency_stddev", _seconds(report.latency_stddev_ms), "s", Direction.LOWER, "ms")
-    add("failed_transactions", report.failed_transactions, "count", Direction.LOWER)
-    add(
-        "initial_connection_time",
-        _seconds(report.initial_connection_time_ms),
-        "s",
-        Direction.LOWER,
-        "ms",
-    )
-    multi = len({s.script for s in report.statements}) > 1
-    for statement in report.statements:
-        extra: dict[str, str | int] = {
-            "statement": statement.text,
-            "statement_index": statement.index,
-        }
-        if multi:
-            extra["script"] = statement.script
-        add("statement_latency", ms_to_s(statement.latency_ms), "s", Direction.LOWER, "ms", extra)
-    return results
+        for metric, extra, value in report_values(report)
+    ]
 
 
 def report_series(report: PgbenchReport, suffix: str = "") -> list[Series]:
     """The progress lines as series of tps and latency; times as pgbench printed them."""
-    # An interval without a finished transaction prints "lat nan ms" on some versions.
-    points = [p for p in report.progress if math.isfinite(p.tps)]
-    if not points:
-        return []
-    series = [
+    return [
         Series(
-            name=f"pgbench.tps{suffix}",
-            unit="1/s",
-            t=[p.t for p in points],
-            values=[p.tps for p in points],
+            name=f"pgbench.{stem}{suffix}",
+            unit=unit,
+            t=[t for t, _ in points],
+            values=[value for _, value in points],
         )
+        for stem, unit, points in progress_series(report)
     ]
-    timed = [p for p in points if p.latency_ms is not None and math.isfinite(p.latency_ms)]
-    if timed:
-        series.append(
-            Series(
-                name=f"pgbench.latency{suffix}",
-                unit="s",
-                t=[p.t for p in timed],
-                values=[ms_to_s(p.latency_ms) for p in timed],  # type: ignore[misc]
-            )
-        )
-    return series
 
 
 def ms_to_s(ms: float | None) -> float | None:
     """Milliseconds as printed by pgbench to seconds, without float noise (0.407 -> 0.000407)."""
     return None if ms is None else round(ms * MS, 12)
-
-
-_seconds = ms_to_s

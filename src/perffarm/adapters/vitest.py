@@ -42,7 +42,9 @@ class VitestAdapter(Adapter):
 def _results(group_name: str, entry: Node) -> list[Result]:
     name = entry.get("name").text()
     benchmark = f"{group_name} > {name}" if group_name else name
-    extra = {key: finite_or_none(entry.get(key).number()) for key in _KEPT if key in entry}
+    extra: dict[str, float | str | None] = {
+        key: finite_or_none(entry.get(key).number()) for key in _KEPT if key in entry
+    }
     samples_node = entry.opt("samples")
     samples = samples_node.numbers() if samples_node is not None else []
     if not samples:

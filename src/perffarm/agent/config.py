@@ -18,9 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
 
 from perffarm.agent.build import BuildConfig
 from perffarm.agent.measurement import (
@@ -31,6 +28,7 @@ from perffarm.agent.measurement import (
 )
 from perffarm.analysis.config import AnalysisConfig
 from perffarm.console import UsageError
+from perffarm.yamlfile import YamlFileError, dotted, line_of, load_yaml, plain
 
 SECURE_FILE_NAME = "secure.yaml"
 ENV_PREFIX = "PERFFARM_"
@@ -145,7 +143,7 @@ def load_suite(
     if not path.is_file():
         raise UsageError(f"{path}: no such suite file")
     data = _load_yaml(path)
-    if not isinstance(data, CommentedMap):
+    if not isinstance(data, Mapping):
         raise UsageError(f"{path}:1: a suite is a mapping of keys (project, measurements, ...)")
 
     secrets = _load_secrets(path.parent / SECURE_FILE_NAME)
@@ -181,7 +179,7 @@ def load_suite(
             raise UsageError(
                 f"{path}:{_line(data, (*where, 'type'))}: measurements[{index}].type: {exc}"
             ) from None
-        raw = {k: _plain(v) for k, v in node.items() if k not in ("name", "type")}
+        raw = {k: plain(v) for k, v in node.items() if k not in ("name", "type")}
         try:
             options = cls.Options.model_validate(raw)
         except ValidationError as exc:
@@ -192,20 +190,10 @@ def load_suite(
 
 
 def _load_yaml(path: Path) -> Any:
-    yaml = YAML(typ="rt")
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read the file: {exc}") from None
-    try:
-        return yaml.load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise UsageError(f"{path}:{line}: invalid YAML: {problem}") from None
-    except Exception as exc:  # ruamel raises several unrelated types for broken input
-        raise UsageError(f"{path}: invalid YAML: {exc}") from None
+        return load_yaml(path)
+    except YamlFileError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _load_secrets(path: Path) -> dict[str, Any]:
@@ -214,10 +202,10 @@ def _load_secrets(path: Path) -> dict[str, Any]:
     data = _load_yaml(path)
     if data is None:
         return {}
-    if not isinstance(data, CommentedMap):
+    if not isinstance(data, Mapping):
         # Never echo the content: it is secret.
         raise UsageError(f"{path}:1: secure.yaml must be a mapping of names to secret values")
-    return _plain(data)
+    return plain(data)
 
 
 def _environment_overrides(environ: Mapping[str, str]) -> dict[str, str]:
@@ -227,15 +215,6 @@ def _environment_overrides(environ: Mapping[str, str]) -> dict[str, str]:
         for key in ENV_OVERRIDABLE
         if environ.get(ENV_PREFIX + key.upper())
     }
-
-
-def _plain(value: Any) -> Any:
-    """ruamel's commented containers as plain dicts and lists (for pydantic and JSON)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _collect_scalars(value: Any, into: list[str]) -> None:
@@ -251,7 +230,7 @@ def _collect_scalars(value: Any, into: list[str]) -> None:
 
 def _check_placeholders(
     path: Path,
-    data: CommentedMap,
+    data: Mapping[str, Any],
     raw: dict[str, Any],
     where: tuple[Any, ...],
     secrets: dict[str, Any],
@@ -270,38 +249,38 @@ def _check_placeholders(
                 visit(item, (*loc, index))
         elif isinstance(value, str):
             for match in _PLACEHOLDER.finditer(value):
-                dotted = match.group(1)
-                namespace, _, rest = dotted.partition(".")
+                name = match.group(1)
+                namespace, _, rest = name.partition(".")
                 problem = None
                 if namespace not in _NAMESPACES:
                     problem = (
-                        f"unknown placeholder {{{{ {dotted} }}}} (use one of: "
+                        f"unknown placeholder {{{{ {name} }}}} (use one of: "
                         + ", ".join(f"{name}.NAME" for name in _NAMESPACES)
                         + ")"
                     )
                 elif namespace == "build" and not has_build:
-                    problem = f"{{{{ {dotted} }}}} needs a `build:` section in the suite"
+                    problem = f"{{{{ {name} }}}} needs a `build:` section in the suite"
                 elif namespace in known:
                     node: Any = known[namespace]
                     for part in rest.split("."):
                         if not isinstance(node, Mapping) or part not in node:
                             source = SECURE_FILE_NAME if namespace == "secure" else "vars"
                             choices = sorted(node) if isinstance(node, Mapping) else []
-                            problem = f"{{{{ {dotted} }}}} is not defined in {source}" + _suggest(
+                            problem = f"{{{{ {name} }}}} is not defined in {source}" + _suggest(
                                 part, choices
                             )
                             break
                         node = node[part]
                 if problem:
                     line = _line(data, loc)
-                    raise UsageError(f"{path}:{line}: {_dotted(loc)}: {problem}")
+                    raise UsageError(f"{path}:{line}: {dotted(loc)}: {problem}")
 
     visit(raw, where)
 
 
 def _describe(
     path: Path,
-    data: CommentedMap,
+    data: Mapping[str, Any],
     exc: ValidationError,
     model: type[BaseModel],
     prefix: tuple[Any, ...] = (),
@@ -325,7 +304,7 @@ def _describe(
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]
     line = _line(data, loc if kind != "missing" else loc[:-1])
-    return f"{path}:{line}: {_dotted(loc)}: {message}"
+    return f"{path}:{line}: {dotted(loc)}: {message}"
 
 
 def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
@@ -362,27 +341,6 @@ def _suggest(word: str, choices: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _dotted(loc: tuple[Any, ...]) -> str:
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text or "(top level)"
-
-
 def _line(data: Any, loc: tuple[Any, ...]) -> int:
-    """1-based line of the deepest part of ``loc`` that exists in the YAML."""
-    node = data
-    line = 1
-    for part in loc:
-        if isinstance(node, CommentedMap) and part in node:
-            line = node.lc.key(part)[0] + 1
-            node = node[part]
-        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
-            line = node.lc.item(part)[0] + 1
-            node = node[part]
-        else:
-            break
-    return line
+    """1-based line of the deepest part of ``loc`` that exists in the YAML (else 1)."""
+    return line_of(data, loc) or 1

@@ -26,8 +26,8 @@ from perffarm.model import (
     RunDocument,
     Source,
 )
-
-REDACTED = "***"
+from perffarm.redact import HIDDEN_VALUE as REDACTED
+from perffarm.redact import hide_values
 
 
 def describe_machine(cwd: Path, fingerprint_keys: list[str] | None = None) -> Environment:
@@ -90,10 +90,7 @@ def redact(document: RunDocument, secrets: list[str]) -> RunDocument:
 
 
 def redact_text(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return text
+    return hide_values(text, secrets)
 
 
 def _redact_bytes(data: bytes, secrets: list[str]) -> bytes:

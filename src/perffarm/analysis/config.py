@@ -24,6 +24,7 @@ from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 
 from perffarm.analysis.compare import Override
 from perffarm.model import Direction
+from perffarm.yamlfile import YamlFileError, load_yaml, located, plain
 
 _PERCENT = re.compile(r"^\s*([+-]?\d+(?:\.\d*)?|[+-]?\.\d+)\s*(%?)\s*$")
 
@@ -94,53 +95,19 @@ class AnalysisConfigError(ValueError):
 
 def load_analysis(path: Path) -> AnalysisConfig:
     """Read the ``analysis:`` section of a suite file (the rest is not looked at)."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
-
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise AnalysisConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        data = YAML(typ="rt").load(text)
-    except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise AnalysisConfigError(f"{path}{where}: {problem}") from None
+        data = load_yaml(path)
+    except YamlFileError as exc:
+        raise AnalysisConfigError(str(exc)) from None
     if not isinstance(data, dict) or data.get("analysis") is None:
         return AnalysisConfig()
-    section = data["analysis"]
     try:
-        return AnalysisConfig.model_validate(_plain(section))
+        return AnalysisConfig.model_validate(plain(data["analysis"]))
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
-        keys = [str(part) for part in error["loc"]]
-        line = _line_of(section, error["loc"]) or _line_of(data, ["analysis"])
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown key"
-        where = f"{path}:{line}" if line else str(path)
-        raise AnalysisConfigError(f"{where}: analysis.{'.'.join(keys)}: {message}") from None
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _line_of(node: Any, loc: Any) -> int | None:
-    """The 1-based line of the deepest key of ``loc`` that ruamel knows."""
-    line = None
-    for part in loc:
-        if not isinstance(node, dict) or part not in node:
-            break
-        try:
-            line = node.lc.key(part)[0] + 1
-        except (AttributeError, KeyError, TypeError):
-            pass
-        node = node[part]
-    return line
+        raise AnalysisConfigError(
+            located(path, data, ("analysis", *error["loc"]), message)
+        ) from None

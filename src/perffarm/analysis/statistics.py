@@ -8,7 +8,8 @@ the skewed, outlier-prone timings benchmarks produce.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 from scipy import stats as scipy_stats
@@ -22,23 +23,75 @@ MIN_SAMPLES = 5
 UNSTABLE_CV = 0.10
 
 
+class BasicSummary(NamedTuple):
+    """The cheap part of a summary: no interval, no quartile (``basic_summary``)."""
+
+    n: int
+    mean: float | None
+    median: float | None
+    stdev: float | None
+    min: float | None
+    max: float | None
+
+
+def basic_summary(samples: Iterable[float]) -> BasicSummary:
+    """n, mean, median, sample standard deviation (n - 1), min and max of ``samples``.
+
+    The definitions ``summarize`` uses for these fields (it calls this), computed without
+    numpy, so that summing up one small result costs microseconds: the mean is the
+    correctly rounded sum (``math.fsum``) over n, the median the middle value or the mean
+    of the two middle ones, the standard deviation from the squared deviations from that
+    mean (None below two samples). No samples: n = 0 and None elsewhere.
+    """
+    ordered = sorted(map(float, samples))
+    n = len(ordered)
+    if n == 0:
+        return BasicSummary(0, None, None, None, None, None)
+    mean = _mean(ordered)
+    half = n // 2
+    median = ordered[half] if n % 2 else (ordered[half - 1] + ordered[half]) / 2
+    stdev = None
+    if n >= 2:
+        deviations = [value - mean for value in ordered]
+        try:
+            squares = math.fsum([d * d for d in deviations])
+        except ValueError:  # inf - inf: no spread to speak of
+            squares = math.nan
+        stdev = math.sqrt(squares / (n - 1))
+    return BasicSummary(n, mean, median, stdev, ordered[0], ordered[-1])
+
+
+def _mean(values: list[float]) -> float:
+    try:
+        return math.fsum(values) / len(values)
+    except OverflowError:  # the sum is beyond a float, the mean is not
+        return math.fsum([value / len(values) for value in values])
+    except ValueError:  # both infinities
+        return math.nan
+
+
 def summarize(samples: Sequence[float], *, confidence: float = CONFIDENCE) -> Summary:
-    """Statistics of ``samples``; empty input gives ``n=0`` and a warning, never an error."""
-    values = np.asarray(samples, dtype=float)
-    n = int(values.size)
+    """Statistics of ``samples``; empty input gives ``n=0`` and a warning, never an error.
+
+    n, mean, median, stdev, min and max are ``basic_summary``'s.
+    """
+    values = np.asarray(samples, dtype=float).reshape(-1)
+    basic = basic_summary(values.tolist())
+    n = basic.n
     if n == 0:
         return Summary(n=0, warnings=["no samples"])
-    mean = float(values.mean())
-    median = float(np.median(values))
+    assert basic.mean is not None
+    mean = basic.mean
     summary = Summary(
         n=n,
         mean=mean,
-        median=median,
-        min=float(values.min()),
-        max=float(values.max()),
+        median=basic.median,
+        min=basic.min,
+        max=basic.max,
     )
     if n >= 2:
-        stdev = float(values.std(ddof=1))
+        assert basic.stdev is not None
+        stdev = basic.stdev
         summary.stdev = stdev
         summary.cv = stdev / abs(mean) if mean != 0 else None
         half_width = float(scipy_stats.t.ppf((1 + confidence) / 2, n - 1)) * stdev / math.sqrt(n)

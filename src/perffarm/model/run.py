@@ -14,7 +14,7 @@ import math
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-SCHEMA_VERSION = "perffarm.run/1"
+SCHEMA_VERSION: Final = "perffarm.run/1"
 
 # Parameter values stay scalar so that a series key (params included) is hashable and
 # comparable across runs and databases.

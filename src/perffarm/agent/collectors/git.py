@@ -1,28 +1,25 @@
 """Where the code under test came from, asked of the ``git`` command.
 
-Git's own commands are the only reader of the repository (no parsing of .git by hand), each
-with a bounded timeout. A working tree counts as dirty when a tracked file differs from
-HEAD; untracked files do not count, as with ``git describe --dirty``, because benchmark
-outputs and build directories are usually untracked.
+Git's own commands are the only reader of the repository (no parsing of .git by hand), run
+by ``perffarm.agent.git.run_git`` (a bounded timeout, no prompt, no index lock taken). A
+working tree counts as dirty when a tracked file differs from HEAD; untracked files do not
+count, as with ``git describe --dirty``, because benchmark outputs and build directories
+are usually untracked.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from perffarm.agent.collectors.base import CollectorContext
+from perffarm.agent.git import GitError, run_git
 from perffarm.model import Source
 
+# A collector must not hold up a run: git answers these questions in milliseconds.
 GIT_TIMEOUT_SECONDS = 5.0
-
-# Never prompt for credentials, never take the index lock for a read (a concurrent build's
-# git would fail), and always speak English so output can be read.
-_GIT_ENVIRONMENT = {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
 
 
 def collect(context: CollectorContext) -> dict[str, Any] | None:
@@ -93,17 +90,6 @@ def strip_credentials(url: str) -> str:
 def _git(cwd: Path, *args: str) -> str | None:
     """stdout of a git command, or None when git is missing, fails or takes too long."""
     try:
-        completed = subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            encoding="utf-8",
-            errors="replace",
-            timeout=GIT_TIMEOUT_SECONDS,
-            env={**os.environ, **_GIT_ENVIRONMENT},
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        return run_git(*args, cwd=cwd, timeout=GIT_TIMEOUT_SECONDS)
+    except GitError:
         return None
-    return completed.stdout if completed.returncode == 0 else None

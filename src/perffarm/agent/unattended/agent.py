@@ -1,23 +1,5 @@
-"""The unattended agent: new commits on tracked branches -> build -> benchmark -> upload.
-
-Every round, for each suite:
-
-- with a ``build:`` section, the mirror is fetched and each tracked branch head that was
-  never benchmarked is built and measured, one run per head; a head counts as benchmarked
-  once its run is stored, whatever its status (``ok``, ``failed``, ``build-failed``) except
-  ``interrupted``, so a broken commit is not rebuilt every hour. The tracked branches are,
-  in order of precedence: ``--branch``, the server's list of branches of interest for the
-  project, the suite's ``branches``;
-- without one, the suite runs once (a periodic system benchmark).
-
-Then every stored run the server lacks is uploaded. Which heads were benchmarked is kept in
-a small SQLite file beside the store (``<store>.agent.db``), so an agent restart never
-measures a head twice; the local store itself stays the only copy of the runs.
-
-SIGTERM and SIGINT stop the agent between steps: during the sleep at once; during a run,
-the runner turns the signal into an ``interrupted`` run (saved) and the agent then exits
-without starting another or uploading.
-"""
+"""The agent's rounds: for each suite, build and benchmark the new heads (or run it once),
+then upload what the server lacks; signals stop it between steps."""
 
 from __future__ import annotations
 
@@ -27,26 +9,23 @@ import logging
 import logging.handlers
 import re
 import signal
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from perffarm.agent.config import Suite, load_suite
-from perffarm.agent.record import redact_text
 from perffarm.agent.runner import BuildTarget, RunSettings, plan_builds, run_suite
 from perffarm.agent.store import LocalStore
+from perffarm.agent.unattended.log import set_secrets
+from perffarm.agent.unattended.state import BenchmarkedHeads
 from perffarm.console import UserError
 from perffarm.model import RunDocument, RunStatus
 
-LOGGER_NAME = "perffarm.agent.unattended"
-LOG_MAX_BYTES = 5 * 1024 * 1024
-LOG_BACKUPS = 5
 DEFAULT_EVERY = "1h"
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -62,127 +41,6 @@ def parse_every(text: str) -> float:
             "e.g. 30s, 10m, 1h or 1d"
         )
     return float(match.group(1)) * _UNITS[match.group(2)]
-
-
-def state_path_for(store_path: Path) -> Path:
-    return store_path.with_name(store_path.name + ".agent.db")
-
-
-class BenchmarkedHeads:
-    """Which (suite, repository, branch, commit) already have a run in the store."""
-
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        try:
-            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            self._db.execute(
-                """
-                CREATE TABLE IF NOT EXISTS benchmarked (
-                    suite TEXT NOT NULL,
-                    repository TEXT NOT NULL,
-                    branch TEXT NOT NULL,
-                    commit_sha TEXT NOT NULL,
-                    run_id TEXT NOT NULL,
-                    status TEXT NOT NULL,
-                    at TEXT NOT NULL,
-                    PRIMARY KEY (suite, repository, branch, commit_sha)
-                )
-                """
-            )
-        except sqlite3.Error as exc:
-            raise UserError(
-                f"cannot use the agent's state file {self.path}: {exc} (deleting it makes the "
-                "agent benchmark the current heads once more)"
-            ) from None
-
-    def seen(self, suite: str, repository: str, branch: str, commit: str) -> bool:
-        row = self._db.execute(
-            "SELECT 1 FROM benchmarked WHERE suite = ? AND repository = ? AND branch = ? "
-            "AND commit_sha = ?",
-            (suite, repository, branch, commit),
-        ).fetchone()
-        return row is not None
-
-    def record(
-        self, suite: str, repository: str, branch: str, commit: str, run_id: str, status: str
-    ) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO benchmarked VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (suite, repository, branch, commit, run_id, status, datetime.now(UTC).isoformat()),
-        )
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> BenchmarkedHeads:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-# -- logging ---------------------------------------------------------------------------
-
-
-class _RedactSecrets(logging.Filter):
-    """Scrubs the suites' secret values from every line, tracebacks included."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: list[str] = []
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact_text(record.getMessage(), self.secrets)
-        record.args = None
-        if record.exc_info:
-            text = logging.Formatter().formatException(record.exc_info)
-            record.exc_text = redact_text(text, self.secrets)
-            record.exc_info = None
-        return True
-
-
-def configure_logging(
-    log_file: Path,
-    *,
-    echo: bool = True,
-    echo_level: int = logging.INFO,
-    max_bytes: int = LOG_MAX_BYTES,
-    backups: int = LOG_BACKUPS,
-) -> logging.Logger:
-    """The agent's logger: one line per event to a rotating file, and to stderr with ``echo``
-    from ``echo_level`` up."""
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    logger = logging.getLogger(LOGGER_NAME)
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-        handler.close()
-    logger.filters.clear()
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
-    handlers: list[logging.Handler] = [
-        logging.handlers.RotatingFileHandler(
-            log_file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
-        )
-    ]
-    if echo:
-        stream = logging.StreamHandler()
-        stream.setLevel(echo_level)
-        handlers.append(stream)
-    for handler in handlers:
-        handler.setFormatter(formatter)
-        logger.addHandler(handler)
-    logger.addFilter(_RedactSecrets())
-    return logger
-
-
-def _set_secrets(logger: logging.Logger, secrets: list[str]) -> None:
-    for item in logger.filters:
-        if isinstance(item, _RedactSecrets):
-            item.secrets = sorted(set(secrets), key=len, reverse=True)
-
-
-# -- the agent -------------------------------------------------------------------------
 
 
 @dataclass
@@ -235,7 +93,7 @@ class Agent:
         self._sleeping = False
         self._warned: set[str] = set()
         self._previous_handlers: dict[int, Any] = {}
-        _set_secrets(self.log, self._secrets())
+        set_secrets(self.log, self._secrets())
 
     # -- stopping ------------------------------------------------------------------------
 
@@ -284,7 +142,9 @@ class Agent:
         try:
             names = ", ".join(str(path) for path in self.options.suite_files)
             every = (
-                "once" if self.options.once else f"every {timedelta(seconds=self.options.every)}"
+                "once"
+                if self.options.once
+                else f"every {timedelta(seconds=self.options.every or 0.0)}"
             )
             self.log.info("agent started: %s, %s, store %s", names, every, self.store.path)
             number = 0
@@ -368,7 +228,7 @@ class Agent:
                 self.log.error("%s (keeping the last good version of the suite)", exc)
                 fresh.append(previous)
         self.suites = fresh
-        _set_secrets(self.log, self._secrets())
+        set_secrets(self.log, self._secrets())
 
     # -- one suite -----------------------------------------------------------------------
 

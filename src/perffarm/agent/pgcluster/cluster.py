@@ -13,25 +13,34 @@ they connect through the socket with ``trust`` authentication.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import getpass
-import glob
-import json
 import os
 import pwd
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
+
+from perffarm.agent.pgcluster.processes import (
+    alive,
+    kill_tree,
+    owner_alive,
+    read_owner,
+    track,
+    untrack,
+    write_owner,
+)
+from perffarm.agent.pgcluster.programs import (
+    ClusterError,
+    ConnectionInfo,
+    find_bin_dir,
+    free_port,
+    quote_setting,
+)
 
 # Settings the cluster sets itself for isolation; they differ on every start, so they are
 # left out of ``non_default_settings`` (which feeds the run's environment).
@@ -39,138 +48,6 @@ ISOLATION_SETTINGS = frozenset({"port", "unix_socket_directories", "listen_addre
 
 _FIELD_SEP = "\x1f"
 BASE_PREFIX = "perffarm-pg-"
-OWNER_FILE = "perffarm-owner.json"
-
-
-class ClusterError(RuntimeError):
-    """The cluster could not be created, started or queried; the message says why."""
-
-
-@dataclass(frozen=True)
-class ConnectionInfo:
-    """How a client reaches the cluster (libpq: host = the socket directory)."""
-
-    host: str
-    port: int
-    user: str
-    dbname: str
-
-    def pg_args(self) -> list[str]:
-        """Command-line options understood by psql, pgbench, createdb..."""
-        return ["-h", self.host, "-p", str(self.port), "-U", self.user]
-
-    def env(self) -> dict[str, str]:
-        return {
-            "PGHOST": self.host,
-            "PGPORT": str(self.port),
-            "PGUSER": self.user,
-            "PGDATABASE": self.dbname,
-        }
-
-
-def find_bin_dir(bin_dir: Path | str | None = None) -> Path:
-    """The directory with initdb/pg_ctl/postgres: the given one, pg_config's, or the newest
-    Debian-style ``/usr/lib/postgresql/*/bin``."""
-    if bin_dir is not None:
-        path = Path(bin_dir)
-        if not (path / "initdb").exists():
-            raise ClusterError(f"no initdb in {path}: bin_dir must hold PostgreSQL's programs")
-        return path
-    pg_config = shutil.which("pg_config")
-    if pg_config:
-        try:
-            out = subprocess.run(
-                [pg_config, "--bindir"], capture_output=True, text=True, timeout=30, check=True
-            ).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            out = ""
-        # Debian's /usr/bin/pg_config reports /usr/lib/postgresql/N/bin only when the
-        # server package is installed; without it initdb is missing there.
-        if out and (Path(out) / "initdb").exists():
-            return Path(out)
-    candidates = [
-        Path(p) for p in glob.glob("/usr/lib/postgresql/*/bin") if Path(p, "initdb").exists()
-    ]
-
-    def major(path: Path) -> tuple[int, str]:
-        name = path.parent.name
-        return (int(name) if name.isdigit() else -1, name)
-
-    if candidates:
-        return max(candidates, key=major)
-    initdb = shutil.which("initdb")
-    if initdb:
-        return Path(initdb).parent
-    raise ClusterError(
-        "no PostgreSQL server programs found: install them (e.g. apt install postgresql) "
-        "or set bin_dir to the directory holding initdb"
-    )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _quote_setting(value: Any) -> str:
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    text = str(value)
-    return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
-# -- making sure clusters die with the process --------------------------------------------
-
-_live: set[PrivateCluster] = set()
-_live_lock = threading.Lock()
-_previous_sigterm: Any = None
-_sigterm_installed = False
-
-
-def _stop_all_live() -> None:
-    with _live_lock:
-        clusters = list(_live)
-    for cluster in clusters:
-        with contextlib.suppress(Exception):
-            cluster.stop()
-
-
-atexit.register(_stop_all_live)
-
-
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    _stop_all_live()
-    previous = _previous_sigterm
-    if callable(previous):
-        previous(signum, frame)
-        return
-    # Exiting through SystemExit lets every finally block and atexit handler run, which a
-    # default SIGTERM death would skip.
-    raise SystemExit(128 + signum)
-
-
-def _install_sigterm() -> None:
-    global _previous_sigterm, _sigterm_installed
-    if _sigterm_installed or threading.current_thread() is not threading.main_thread():
-        return
-    current = signal.getsignal(signal.SIGTERM)
-    # Only take over the default disposition: a runner with its own handler keeps it and
-    # is expected to turn SIGTERM into an exception that reaches our finally blocks.
-    if current not in (signal.SIG_DFL, None):
-        return
-    _previous_sigterm = None
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    _sigterm_installed = True
-
-
-def _restore_sigterm() -> None:
-    global _sigterm_installed
-    if not _sigterm_installed or threading.current_thread() is not threading.main_thread():
-        return
-    if signal.getsignal(signal.SIGTERM) is _on_sigterm:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _sigterm_installed = False
 
 
 class PrivateCluster:
@@ -249,9 +126,7 @@ class PrivateCluster:
         """initdb into a fresh temporary directory and start the server; idempotent."""
         if self._started:
             return self
-        with _live_lock:
-            _live.add(self)
-        _install_sigterm()
+        track(self)
         try:
             self._create()
             self._start_server()
@@ -267,14 +142,14 @@ class PrivateCluster:
         parent.mkdir(parents=True, exist_ok=True)
         reap_stale_clusters(parent)
         self.base = Path(tempfile.mkdtemp(prefix=BASE_PREFIX, dir=parent))
-        _write_owner(self.base, self.bin_dir)
+        write_owner(self.base, self.bin_dir)
         self.socket_dir.mkdir()
         if self._user is not None:
             # The server user must reach its files; the base stays unreadable to others.
             for path in (self.base, self.socket_dir):
                 os.chown(path, self._user.pw_uid, self._user.pw_gid)
             self._check_traversable(self.base)
-        self.port = _free_port()
+        self.port = free_port()
         self._run(
             [
                 str(self.bin_dir / "initdb"),
@@ -294,7 +169,7 @@ class PrivateCluster:
             "",
             "# perffarm: a private cluster, reachable only through its own socket",
             f"port = {self.port}",
-            f"unix_socket_directories = {_quote_setting(self.socket_dir)}",
+            f"unix_socket_directories = {quote_setting(self.socket_dir)}",
             "listen_addresses = ''",
         ]
         if self.settings:
@@ -305,7 +180,7 @@ class PrivateCluster:
                         f"the setting {name!r} is chosen by perffarm to isolate the cluster; "
                         "remove it from the suite's settings"
                     )
-                lines.append(f"{name} = {_quote_setting(value)}")
+                lines.append(f"{name} = {quote_setting(value)}")
         with (self.data_dir / "postgresql.conf").open("a", encoding="utf-8") as conf:
             conf.write("\n".join(lines) + "\n")
 
@@ -340,11 +215,7 @@ class PrivateCluster:
                     shutil.rmtree(self.base, ignore_errors=True)
             finally:
                 self._started = False
-                with _live_lock:
-                    _live.discard(self)
-                    last = not _live
-                if last:
-                    _restore_sigterm()
+                untrack(self)
 
     def _stop_server(self) -> None:
         pid = self._read_postmaster_pid() or self.postmaster_pid
@@ -369,10 +240,10 @@ class PrivateCluster:
                 )
             except ClusterError:
                 continue
-            if pid is None or not _alive(pid):
+            if pid is None or not alive(pid):
                 return
         if pid is not None:
-            _kill_tree(pid)
+            kill_tree(pid)
 
     def _read_postmaster_pid(self) -> int | None:
         # The first line of postmaster.pid is the postmaster's pid: PostgreSQL's documented
@@ -442,7 +313,7 @@ class PrivateCluster:
     def processes(self) -> list[int]:
         """Pids of the postmaster and its children (empty when stopped)."""
         pid = self.postmaster_pid
-        if pid is None or not _alive(pid):
+        if pid is None or not alive(pid):
             return []
         try:
             import psutil
@@ -533,20 +404,6 @@ class PrivateCluster:
         return proc.stdout
 
 
-def _process_start(pid: int) -> float | None:
-    try:
-        import psutil
-
-        return psutil.Process(pid).create_time()
-    except Exception:
-        return None
-
-
-def _write_owner(base: Path, bin_dir: Path) -> None:
-    owner = {"pid": os.getpid(), "started": _process_start(os.getpid()), "bin_dir": str(bin_dir)}
-    (base / OWNER_FILE).write_text(json.dumps(owner))
-
-
 def reap_stale_clusters(parent: Path | str | None = None) -> list[Path]:
     """Stop and delete private clusters whose perffarm process died without cleaning up
     (SIGKILL, power loss); a cluster of a live process is left alone. Returns what was
@@ -554,21 +411,19 @@ def reap_stale_clusters(parent: Path | str | None = None) -> list[Path]:
     parent = Path(parent) if parent is not None else Path(tempfile.gettempdir())
     removed: list[Path] = []
     for base in parent.glob(f"{BASE_PREFIX}*"):
-        try:
-            owner = json.loads((base / OWNER_FILE).read_text())
-            pid, started = int(owner["pid"]), owner.get("started")
-        except (OSError, ValueError, KeyError, TypeError):
+        owner = read_owner(base)
+        if owner is None:
             continue  # not ours, or still being created
-        now = _process_start(pid)
-        if now is not None and (started is None or abs(now - float(started)) < 1.0):
-            continue  # the owner is alive (and is not a new process with a reused pid)
-        recorded = Path(str(owner.get("bin_dir") or "/nonexistent"))
+        pid, started, bin_dir = owner
+        if owner_alive(pid, started):
+            continue
+        recorded = Path(str(bin_dir or "/nonexistent"))
         try:
             stale = PrivateCluster(recorded if (recorded / "pg_ctl").exists() else None)
         except ClusterError:
             # No pg_ctl to ask for a clean stop: kill what the lock file names.
             with contextlib.suppress(OSError, ValueError, IndexError):
-                _kill_tree(int((base / "data" / "postmaster.pid").read_text().split()[0]))
+                kill_tree(int((base / "data" / "postmaster.pid").read_text().split()[0]))
             shutil.rmtree(base, ignore_errors=True)
             removed.append(base)
             continue
@@ -579,36 +434,3 @@ def reap_stale_clusters(parent: Path | str | None = None) -> list[Path]:
         shutil.rmtree(base, ignore_errors=True)
         removed.append(base)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        import psutil
-
-        proc = psutil.Process(pid)
-        return proc.status() != psutil.STATUS_ZOMBIE
-    except Exception:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-
-
-def _kill_tree(pid: int) -> None:
-    """Last resort: SIGKILL the postmaster and every child it has."""
-    pids = [pid]
-    try:
-        import psutil
-
-        pids += [child.pid for child in psutil.Process(pid).children(recursive=True)]
-    except Exception:
-        pass
-    for victim in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(victim, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(_alive(p) for p in pids):
-        time.sleep(0.05)

@@ -1,0 +1,156 @@
+"""The one rule for keeping secrets out of logs: what a secret looks like, and the logging
+filter that hides it.
+
+Two kinds of secret are hidden:
+
+- **known values** (the suites' ``secure.yaml``), wherever they appear, replaced by
+  ``***`` (the marker the run documents use);
+- **what looks like a secret** whatever its value: perffarm tokens (``pft_…``, ``pfa_…``,
+  ``pfr_…``), ``Bearer …`` credentials, query or form parameters such as ``token=``,
+  ``code=``, ``password=``, and JSON fields such as ``"password": "…"``.
+
+A value already hidden is left as it is (``password=***`` stays so). A leaf module: it
+imports nothing of perffarm, so the server, the agent and the commands can all use it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable
+
+HIDDEN_VALUE = "***"
+HIDDEN = "[hidden]"
+HIDDEN_TOKEN = "[token]"
+# What a replacement leaves: never hidden a second time.
+_MARKERS = frozenset({HIDDEN_VALUE, HIDDEN, HIDDEN_TOKEN})
+
+_KEYS = (
+    "code|state|device_code|refresh_token|access_token|token|password|client_secret|"
+    "code_verifier|csrf_token"
+)
+_JSON_KEYS = "password|secret|token|access_token|refresh_token"
+
+# (pattern, group of the secret): the secret group is replaced, the rest kept. No \b before
+# a token or key: "xpft_…" or "mytoken=…" must not slip through for want of a word boundary.
+SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # perffarm tokens: pf + kind (t: API token, a: access, r: refresh) + id + secret.
+    (re.compile(r"(?P<secret>pf[tar]_[A-Za-z0-9]{12}_[A-Za-z0-9_-]+)"), HIDDEN_TOKEN),
+    (re.compile(r"(?i)bearer\s+(?P<secret>[^\s\"',]+)"), HIDDEN),
+    (re.compile(rf"(?i)(?:{_KEYS})=(?P<secret>[^&\s\"']+)"), HIDDEN),
+    # A JSON string value, escaped quotes included.
+    (re.compile(rf'(?i)"(?:{_JSON_KEYS})"\s*:\s*"(?P<secret>(?:[^"\\]|\\.)*)'), HIDDEN),
+)
+
+
+def _hide(replacement: str) -> Callable[[re.Match[str]], str]:
+    def hide(match: re.Match[str]) -> str:
+        secret = match.group("secret")
+        if secret in _MARKERS:
+            return match.group(0)
+        start, end = match.span("secret")
+        whole = match.group(0)
+        offset = match.start()
+        return whole[: start - offset] + replacement + whole[end - offset :]
+
+    return hide
+
+
+_REPLACERS = tuple((pattern, _hide(replacement)) for pattern, replacement in SECRET_PATTERNS)
+
+
+def hide_values(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every known secret value replaced by ``***``; longest first, so that a
+    secret holding a shorter one goes whole."""
+    for value in sorted({value for value in secrets if value}, key=len, reverse=True):
+        text = text.replace(value, HIDDEN_VALUE)
+    return text
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with every known secret value (``hide_values``) and everything that looks
+    like a secret hidden."""
+    text = hide_values(text, secrets)
+    for pattern, hide in _REPLACERS:
+        text = pattern.sub(hide, text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """Hides secrets in every record that passes: its message and its traceback.
+
+    ``secrets`` are the known values (change them at any time). A record's arguments are
+    hidden one by one when that gives the same line as hiding the whole message, so that
+    formatters reading ``record.args`` (uvicorn's access log) keep working; otherwise the
+    record carries the hidden message and no arguments.
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.secrets: list[str] = list(secrets)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True  # a broken format string: logging reports it itself
+        cleaned = redact(message, self.secrets)
+        if cleaned != message:
+            self._replace_message(record, cleaned)
+        if record.exc_info:
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = redact(text, self.secrets)
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text, self.secrets)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info, self.secrets)
+        return True
+
+    def _replace_message(self, record: logging.LogRecord, cleaned: str) -> None:
+        args = record.args
+        if isinstance(args, tuple) and isinstance(record.msg, str):
+            hidden = tuple(
+                redact(arg, self.secrets) if isinstance(arg, str) else arg for arg in args
+            )
+            try:
+                fits = redact(record.msg, self.secrets) % hidden == cleaned
+            except (TypeError, ValueError, KeyError):
+                fits = False
+            if fits:
+                record.msg, record.args = redact(record.msg, self.secrets), hidden
+                return
+        record.msg, record.args = cleaned, None
+
+
+def install(names: Iterable[str], secrets: Iterable[str] = ()) -> RedactingFilter:
+    """Put one ``RedactingFilter`` on each named logger ("" is the root) and on each of its
+    handlers; idempotent: where one is already, it stays and is given ``secrets``.
+
+    A logger's own filter sees only what is logged to it by name; a handler's sees every
+    record it writes, the ones its children propagate included. Returns the filter of the
+    first logger.
+    """
+    values = list(secrets)
+    first: RedactingFilter | None = None
+    for name in names:
+        logger = logging.getLogger(name)
+        for owner in (logger, *logger.handlers):
+            found = next((f for f in owner.filters if isinstance(f, RedactingFilter)), None)
+            if found is None:
+                found = RedactingFilter(values)
+                owner.addFilter(found)
+            else:
+                found.secrets = list(values)
+            if first is None:
+                first = found
+    return first if first is not None else RedactingFilter(values)
+
+
+def set_secrets(logger: logging.Logger, secrets: Iterable[str]) -> None:
+    """The known secret values of every ``RedactingFilter`` on ``logger`` and its handlers."""
+    values = list(secrets)
+    for owner in (logger, *logger.handlers):
+        for item in owner.filters:
+            if isinstance(item, RedactingFilter):
+                item.secrets = list(values)

@@ -1,0 +1,40 @@
+"""The fallback on stored summaries: Welch's t-test and the ratio of means."""
+
+from __future__ import annotations
+
+import pytest
+from scipy import stats
+
+from perffarm.analysis.samples import compare_samples
+from perffarm.analysis.verdict import Verdict
+from perffarm.model import Summary
+
+
+def test_summary_fallback_when_there_are_no_samples() -> None:
+    base = Summary(n=10, mean=100.0, stdev=1.0)
+    cont = Summary(n=10, mean=110.0, stdev=1.0)
+    result = compare_samples([], [], baseline_summary=base, contender_summary=cont)
+    assert result.basis == "summary"
+    assert result.verdict is Verdict.SLOWER
+    assert result.ratio == pytest.approx(1.1)
+    assert result.ratio_ci[0] > 1.02
+    assert any("summaries" in note for note in result.notes)
+    # Welch's t-test from the summaries equals scipy's on the same figures.
+    expected = stats.ttest_ind_from_stats(110, 1, 10, 100, 1, 10, equal_var=False).pvalue
+    assert result.p_value == pytest.approx(expected, rel=1e-6)
+    same = compare_samples(
+        [], [], baseline_summary=base, contender_summary=Summary(n=10, mean=100.2, stdev=1.0)
+    )
+    assert same.verdict is Verdict.UNCHANGED
+
+
+def test_summary_fallback_when_samples_are_too_few_to_decide() -> None:
+    result = compare_samples(
+        [100.0, 101.0, 99.0],
+        [110.0, 111.0, 109.0],
+        baseline_summary=Summary(n=30, mean=100.0, stdev=1.0),
+        contender_summary=Summary(n=30, mean=110.0, stdev=1.0),
+    )
+    assert result.basis == "summary"
+    assert result.verdict is Verdict.SLOWER
+    assert "3 and 3 samples cannot reach" in result.notes[0]

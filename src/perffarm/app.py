@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
-from perffarm import __version__
+from perffarm import __version__, redact
 from perffarm.model.api import API_PREFIX
 from perffarm.server.http import alerts as alerts_api
 from perffarm.server.http import (
@@ -34,7 +34,6 @@ from perffarm.server.http import projects as projects_api
 from perffarm.server.http import users as users_api
 from perffarm.server.http.body import BodyMiddleware
 from perffarm.server.http.fastput import FastMetricsPut
-from perffarm.server.http.logfilter import install_log_filter
 from perffarm.server.http.middleware import AuthMiddleware, SecurityHeadersMiddleware
 from perffarm.server.http.ratelimit import RateLimiter
 from perffarm.server.services import loadtests
@@ -47,6 +46,8 @@ from perffarm.server.store.engine import make_engine
 from perffarm.server.store.server_settings import ensure_admin_token
 from perffarm.server.webhooks import WebhookSender
 from perffarm.web import routes as web
+
+SERVER_LOGGERS = ("", "uvicorn", "uvicorn.access", "uvicorn.error", "perffarm", "httpx")
 
 
 class ResultsServer(FastAPI):
@@ -140,7 +141,8 @@ def create_app(settings: Settings, *, migrate_database: bool = True) -> FastAPI:
     app.add_middleware(BodyMiddleware, max_body=settings.max_body)
     app.add_middleware(AuthMiddleware, private=settings.private)
     app.add_middleware(SecurityHeadersMiddleware)
-    install_log_filter()
+    # Access logs show query strings: tokens, codes and passwords are hidden in every line.
+    redact.install(SERVER_LOGGERS)
     errors.install(app)
 
     # Routes are matched in order, and a farm has a hundred: the original load-test

@@ -8,7 +8,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from perffarm.server.http.logfilter import SecretsFilter, redact
+from perffarm.redact import RedactingFilter, redact
 from tests.auth.conftest import PASSWORD, Farm, make_farm
 from tests.server.support import make_run
 
@@ -168,7 +168,7 @@ def test_admin_token_still_acts_as_admin(farm: Farm) -> None:
 )
 def test_secrets_never_reach_the_logs(line: str, caplog: pytest.LogCaptureFixture) -> None:
     logger = logging.getLogger("perffarm.test.secrets")
-    logger.addFilter(SecretsFilter())
+    logger.addFilter(RedactingFilter())
     with caplog.at_level(logging.INFO, logger="perffarm.test.secrets"):
         logger.info("%s", line)
     text = caplog.text

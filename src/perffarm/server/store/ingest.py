@@ -4,13 +4,13 @@ in the caller's transaction. ``services/ingest.py`` decides what to write."""
 from __future__ import annotations
 
 import json
-import statistics
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from perffarm.analysis.statistics import basic_summary
 from perffarm.model import Result, RunDocument, canonical_params
 from perffarm.model.api import ProbeFigures
 from perffarm.server.core.principal import Machine
@@ -55,17 +55,7 @@ def summary_columns(result: Result) -> dict[str, Any]:
             "ci_low": ci.low if ci else None,
             "ci_high": ci.high if ci else None,
         }
-    samples = result.samples
-    return {
-        "n": len(samples),
-        "mean": statistics.fmean(samples) if samples else None,
-        "median": statistics.median(samples) if samples else None,
-        "stdev": statistics.stdev(samples) if len(samples) > 1 else None,
-        "min": min(samples) if samples else None,
-        "max": max(samples) if samples else None,
-        "ci_low": None,
-        "ci_high": None,
-    }
+    return {**basic_summary(result.samples)._asdict(), "ci_low": None, "ci_high": None}
 
 
 def insert_runs(

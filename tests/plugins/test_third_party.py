@@ -185,6 +185,28 @@ def test_the_third_party_relay_gets_the_datapoints_ingest_offers(tmp_path: Path)
 
 
 @pytest.mark.usefixtures("third_party")
+def test_a_relay_that_fails_costs_counted_datapoints_never_the_sender(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def main() -> tuple[dict[str, int], bool]:
+        relays = Relays(f"file://{tmp_path}/missing/points.jsonl", relay="jsonlines")
+        relays.flush_seconds = 0.05
+        await relays.start()
+        relays.offer("t1", [{"peerId": "a", "timestamp": 5, "metrics": {"sent": 1}}] * 2)
+        await asyncio.sleep(0.3)
+        relays.offer_chunk("t1", "worker/1", b"[{not json", 3)  # read in the encoding thread
+        await asyncio.sleep(0.3)
+        alive = relays._task is not None and not relays._task.done()
+        await relays.stop()
+        return relays.counters, alive
+
+    counters, alive = asyncio.run(main())
+    assert alive
+    assert counters == {"relay_sent_lines": 0, "relay_dropped_lines": 5, "relay_errors": 2}
+    assert "load-test relay jsonlines: dropped 2 records: FileNotFoundError: " in caplog.text
+
+
+@pytest.mark.usefixtures("third_party")
 def test_every_installed_notifier_hears_of_new_alert_groups(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -237,7 +259,7 @@ def test_a_worker_runs_on_the_third_party_transport_and_routine(tmp_path: Path) 
         (line,) = misspelt.stderr.strip().splitlines()
         assert line == (
             "error: unknown transport 'loopbak'; did you mean 'loopback'? "
-            "(installed: loopback, sink, websocket, websockets)"
+            "(installed: loopback, sink, websocket, websockets, websockets-sansio)"
         )
         worker = subprocess.Popen(
             cli("worker", "--server", server.url, "--test-id", "t-theirs", "--peers", "4",

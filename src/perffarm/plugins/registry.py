@@ -118,7 +118,8 @@ def where(group: Group | str, name: str) -> str:
 def load(group: Group | str, name: str) -> Any:
     """The plug-in ``name`` of ``group``, imported and checked against its contract.
 
-    Cached, successes and failures alike, until ``reset()``.
+    Cached, successes and failures of registered plug-ins alike, until ``reset()`` (an
+    unknown name is not remembered: names may come from users, without end).
     """
     declared = group_of(group)
     _follow_path()
@@ -132,6 +133,8 @@ def load(group: Group | str, name: str) -> Any:
     try:
         value = _load(declared, name)
     except PluginError as exc:
+        if name not in _table(declared):
+            raise
         raise _failed.setdefault(key, exc) from None
     return _loaded.setdefault(key, value)
 

@@ -28,7 +28,7 @@ BUILT_INS = {
         "grpc-qps", "bencher", "github-action-benchmark", "benchmarkdotnet", "catch2",
         "benchmarkjs", "libtest", "vitest", "pgbench",
     },
-    "transports": {"websocket", "websockets", "sink"},
+    "transports": {"websocket", "websockets-sansio", "websockets", "sink"},
     "routines": {"default", "idle"},
     "relays": {"influxdb"},
     "notifiers": {"webhook"},

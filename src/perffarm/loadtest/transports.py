@@ -9,15 +9,17 @@ several received together, in order, to ``peer.on_messages(list)``, which is che
 
 Built-ins: ``websocket`` speaks the reference relay's protocol (join a layer and a room
 through the URL's query, then every binary frame goes to the others in the room) with
-perffarm's lean client; ``websockets`` does the same through the ``websockets`` library;
-``sink`` sends nowhere and receives nothing, to measure the workers themselves.
+perffarm's lean client; ``websockets-sansio`` is that client with the ``websockets``
+library's sans-I/O protocol doing the framing; ``websockets`` does it all through the
+library's asyncio client; ``sink`` sends nowhere and receives nothing, to measure the
+workers themselves.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, Protocol, cast
+from typing import Any, ClassVar, Literal, Protocol, cast
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from perffarm import plugins
@@ -51,6 +53,9 @@ class Transport(Protocol):
 class WebSocketTransport:
     """The reference relay's protocol over perffarm's lean client (``wsclient``)."""
 
+    #: Who frames the WebSocket messages: ``wsclient``'s own code, or the library's.
+    framing: ClassVar[Literal["perffarm", "websockets"]] = "perffarm"
+
     def __init__(self, target: str) -> None:
         parts = urlsplit(target)
         if parts.scheme not in ("ws", "wss"):
@@ -73,7 +78,18 @@ class WebSocketTransport:
             peer.on_message,
             closed,
             on_messages=getattr(peer, "on_messages", None),
+            framing=self.framing,
         )
+
+
+class WebsocketsSansIOTransport(WebSocketTransport):
+    """The lean client's transport with the ``websockets`` sans-I/O protocol's framing.
+
+    Kept beside ``websocket`` so that benchmarks/loadtest_worker.py can show, side by side,
+    why perffarm's own frame code stays (docs/loadtests.md, "Speed").
+    """
+
+    framing = "websockets"
 
 
 class WebsocketsLibraryTransport(WebSocketTransport):

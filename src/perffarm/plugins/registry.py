@@ -9,15 +9,19 @@ distribution and the cause, which the command line prints without a traceback.
 
 from __future__ import annotations
 
-import difflib
 import sys
 import threading
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from perffarm.console import UsageError
 from perffarm.plugins.groups import DOCS, GROUPS, Group
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
+# importlib.metadata, difflib and inspect are imported where they are used: importing this
+# package (every command does, through the packages that use plug-ins) stays cheap.
 
 #: Names longer than this are not compared for "did you mean" (difflib is quadratic).
 _SUGGEST_MAX = 100
@@ -99,6 +103,8 @@ def listing(group: Group | str) -> list[Plugin]:
 
 def suggestions(group: Group | str, name: str) -> list[str]:
     """The registered names closest to ``name`` (a misspelling), best first; maybe none."""
+    import difflib
+
     if len(name) > _SUGGEST_MAX:
         return []
     known = names(group)
@@ -163,6 +169,8 @@ def _table(group: Group) -> dict[str, list[Plugin]]:
     table = _tables.get(group.name)
     if table is not None:
         return table
+    from importlib.metadata import entry_points
+
     with _lock:
         table = {}
         # importlib.metadata lists each distribution once (the first on sys.path).
@@ -194,6 +202,8 @@ def _load(group: Group, name: str) -> Any:
             group=group.name,
             name=name,
         )
+    from importlib.metadata import EntryPoint
+
     (plugin,) = registered
     named = where(group, name)
     try:

@@ -10,6 +10,13 @@ the worker's own health figures from the test's summary.
 - ``websocket``: the reference relay (rooms of 10, so each message is delivered to 9
   others): on a 2-core machine the relay and the worker share the cores, and the worker
   also receives nine messages for each one it sends.
+- ``websockets-sansio``: the same, with the ``websockets`` library's sans-I/O protocol
+  doing the WebSocket framing under perffarm's transport. With both framings in one run,
+  a last line puts them side by side (with each one's parsing cost per message measured in
+  this process), so the reason perffarm's own frame code stays is measured.
+
+``--repeat N`` runs every transport N times, interleaved, so that a shared machine's load
+weighs on each alike; the summary gives each one's median and range.
 
 Example: python benchmarks/loadtest_worker.py --peers 1000 --duration 20 [--transport sink]
 """
@@ -20,10 +27,12 @@ import argparse
 import os
 import platform
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 
 import httpx
 import psutil
@@ -37,6 +46,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+TRANSPORTS = ["sink", "websocket", "websockets-sansio", "websockets"]
+FRAMINGS = {"websocket": "perffarm's wsclient", "websockets-sansio": "websockets sans-I/O"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--peers", type=int, default=1000)
@@ -44,25 +57,86 @@ def main() -> None:
     parser.add_argument(
         "--transport",
         action="append",
-        choices=["websocket", "websockets", "sink"],
-        help="repeatable; default: sink, then websocket",
+        choices=TRANSPORTS,
+        help="repeatable; default: sink, websocket, websockets-sansio",
     )
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each transport")
     args = parser.parse_args()
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}; load average {os.getloadavg()[0]:.2f} at start"
     )
-    lags = {}
-    for transport in args.transport or ["sink", "websocket"]:
-        lags[transport] = run(transport, args)
-    for transport, (p99, relay_percent) in lags.items():
-        verdict = "met" if p99 is not None and p99 < 20 else "not met"
-        print(f"{transport}: tick lag p99 {p99} ms, target < 20 ms: {verdict}"
-              + (f" (relay CPU {relay_percent:.0f}%)" if transport != "sink" else ""))  # fmt: skip
+    transports = args.transport or ["sink", "websocket", "websockets-sansio"]
+    runs: dict[str, list[dict[str, Any]]] = {transport: [] for transport in transports}
+    for _ in range(args.repeat):
+        for transport in transports:
+            runs[transport].append(run(transport, args))
+    print(f"\n== summary ({args.repeat} run(s) each; load average now "
+          f"{os.getloadavg()[0]:.2f})")  # fmt: skip
+    for transport, figures in runs.items():
+        p99 = [f["p99"] for f in figures if f["p99"] is not None]
+        verdict = "met" if p99 and statistics.median(p99) < 20 else "not met"
+        relay = (
+            f" (relay CPU {statistics.median(f['relay_percent'] for f in figures):.0f}%)"
+            if transport != "sink" else ""
+        )  # fmt: skip
+        print(f"{transport}: tick lag p99 {_spread(p99)} ms, target < 20 ms: {verdict}{relay}")
+    if all(framing in runs for framing in FRAMINGS):
+        print(framing_line(runs))
 
 
-def run(transport: str, args: argparse.Namespace) -> tuple[float | None, float]:
-    """One measured test; answers the tick lag p99 and the relay's CPU percent."""
+def framing_line(runs: dict[str, list[dict[str, Any]]]) -> str:
+    """perffarm's frame code and the websockets library's, side by side."""
+    parse = parse_cost()
+    parts = []
+    for transport, label in FRAMINGS.items():
+        figures = runs[transport]
+        p99 = [f["p99"] for f in figures if f["p99"] is not None]
+        cpu = [f["cpu"] for f in figures if f["cpu"] is not None]
+        received = [f["received"] for f in figures]
+        parts.append(
+            f"{label}: p99 {_spread(p99)} ms, worker CPU {_spread(cpu, '.0f')}%, "
+            f"received {statistics.median(received):,.0f}/s, parsing {parse[transport]:.2f} us/msg"
+        )
+    return "framing: " + " | ".join(parts)
+
+
+def parse_cost() -> dict[str, float]:
+    """Microseconds to parse one received message (a relay's read: 100 small frames)."""
+    from websockets.client import ClientProtocol
+    from websockets.protocol import State
+    from websockets.uri import parse_uri
+
+    from perffarm.loadtest.wsclient import OP_BINARY, frame, read_frames
+
+    messages = [bytes(48)] * 80 + [bytes(128)] * 10 + [bytes(256)] * 10
+    data = b"".join(frame(OP_BINARY, m, masked=False) for m in messages)
+    rounds = 2000
+    started = time.perf_counter()
+    for _ in range(rounds):
+        read_frames(bytearray(data))
+    ours = time.perf_counter() - started
+    library = ClientProtocol(parse_uri("ws://127.0.0.1/"), state=State.OPEN, max_size=None)
+    started = time.perf_counter()
+    for _ in range(rounds):
+        library.receive_data(data)
+        [bytes(event.data) for event in library.events_received()]
+    theirs = time.perf_counter() - started
+    scale = 1e6 / rounds / len(messages)
+    return {"websocket": ours * scale, "websockets-sansio": theirs * scale}
+
+
+def _spread(values: list[float], spec: str = ".1f") -> str:
+    if not values:
+        return "n/a"
+    median = format(statistics.median(values), spec)
+    if len(values) == 1:
+        return median
+    return f"{median} (median; {format(min(values), spec)} to {format(max(values), spec)})"
+
+
+def run(transport: str, args: argparse.Namespace) -> dict[str, Any]:
+    """One measured test; answers its tick lag p99, worker and relay CPU, messages received."""
     me = [sys.executable, "-m", "perffarm.loadtest.cli"]
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     with tempfile.TemporaryDirectory() as tmp:
@@ -124,7 +198,12 @@ def run(transport: str, args: argparse.Namespace) -> tuple[float | None, float]:
               f"{delivered:,.0f} delivered")  # fmt: skip
     lat = summary["latency_ms"]
     print(f"message latency ms: p50 {lat['p50']} p99 {lat['p99']}")
-    return lag["p99"], relay_percent
+    return {
+        "p99": lag["p99"],
+        "relay_percent": relay_percent,
+        "cpu": w["cpu_percent_avg"],
+        "received": delivered,
+    }
 
 
 if __name__ == "__main__":

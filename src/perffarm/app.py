@@ -44,7 +44,7 @@ from perffarm.server.settings import Settings
 from perffarm.server.store import migrate
 from perffarm.server.store.engine import make_engine
 from perffarm.server.store.server_settings import ensure_admin_token
-from perffarm.server.webhooks import WebhookSender
+from perffarm.server.webhooks import Notifiers
 from perffarm.web import routes as web
 
 SERVER_LOGGERS = ("", "uvicorn", "uvicorn.access", "uvicorn.error", "perffarm", "httpx")
@@ -73,13 +73,14 @@ def _grpc_serving(app: FastAPI, settings: Settings) -> AbstractAsyncContextManag
 
 
 def _detection(engine: Engine, ingestor: Ingestor) -> DetectionWorker:
-    """The change-point worker, fed by ingest, announcing new alert groups by webhook."""
+    """The change-point worker, fed by ingest, announcing new alert groups to every notifier
+    (perffarm.notifiers: the webhook and any installed plug-in)."""
 
     def webhook_url() -> str | None:
         with engine.connect() as conn:
             return load_settings(conn).webhook_url
 
-    sender = WebhookSender(webhook_url)
+    sender = Notifiers(webhook_url)
     worker = DetectionWorker(engine, on_new_groups=sender.enqueue_groups)
     worker.webhooks = sender
     ingestor.on_stored = worker.enqueue_runs

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
-from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
 
-from perffarm.adapters import registry
 from perffarm.adapters.base import Adapter, AdapterError, InputSource, Parsed
 from perffarm.adapters.registry import adapter_names, detect, get_adapter, parse_path, parse_text
+from perffarm.plugins import PluginError
 from tests.adapters.samples import directory_samples, file_samples, sample_id
 from tests.adapters.tools import DATA
+from tests.plugins.support import install, write_distribution
 
 BUILT_IN = {
     "generic-json", "generic-csv", "pytest-benchmark", "hyperfine", "google-benchmark",
@@ -73,16 +72,12 @@ class _Greedy(Adapter):
 
 
 @pytest.fixture
-def greedy_registered(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    entries = dict(registry._entry_points())
-    entries["greedy"] = EntryPoint("greedy", f"{__name__}:_Greedy", registry.ENTRY_POINT_GROUP)
-    entries["broken"] = EntryPoint(
-        "broken", "no_such_module_xyz:Adapter", registry.ENTRY_POINT_GROUP
+def greedy_registered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A distribution registering two adapters: ``greedy`` and one that cannot be imported."""
+    entry_points = (
+        f"[perffarm.adapters]\ngreedy = {__name__}:_Greedy\nbroken = no_such_module_xyz:Adapter\n"
     )
-    monkeypatch.setattr(registry, "_entry_points", lambda: entries)
-    registry.get_adapter.cache_clear()
-    yield
-    registry.get_adapter.cache_clear()
+    install(monkeypatch, write_distribution(tmp_path, "perffarm-greedy", entry_points))
 
 
 @pytest.mark.usefixtures("greedy_registered")
@@ -103,13 +98,29 @@ def test_two_matching_formats_is_an_error_naming_both() -> None:
 
 @pytest.mark.usefixtures("greedy_registered")
 def test_a_broken_plug_in_is_reported_by_name_not_as_a_crash() -> None:
-    with pytest.raises(AdapterError, match=r"adapter 'broken' .* could not be loaded"):
+    with pytest.raises(
+        AdapterError, match=r"adapter 'broken' from perffarm-greedy 1.0 .* could not be loaded"
+    ):
         get_adapter("broken")
+    # Parsing by that name gives the registry's one error (a configuration error).
+    with pytest.raises(PluginError, match=r"ModuleNotFoundError: No module named"):
+        parse_text("broken", "anything")
+
+
+def test_detection_skips_an_adapter_that_cannot_be_loaded_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry_points = "[perffarm.adapters]\nbroken = no_such_module_xyz:Adapter\n"
+    install(monkeypatch, write_distribution(tmp_path, "perffarm-broken", entry_points))
+    with pytest.raises(AdapterError, match=r"could not load: broken\); give --format"):
+        detect(InputSource.from_text("queuebench\n"))
 
 
 def test_unknown_format_name_lists_the_known_ones() -> None:
-    with pytest.raises(AdapterError, match=r"no adapter named 'nope' \(known: .*hyperfine"):
+    with pytest.raises(AdapterError, match=r"unknown adapter 'nope' \(installed: .*hyperfine"):
         get_adapter("nope")
+    with pytest.raises(PluginError, match=r"unknown adapter 'hyperfin'; did you mean 'hyperfine'"):
+        parse_text("hyperfin", "")
 
 
 def test_parse_text_with_a_name_and_with_auto() -> None:

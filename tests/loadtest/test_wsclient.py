@@ -1,4 +1,8 @@
-"""perffarm's lean WebSocket client against the `websockets` library's server and the relay."""
+"""perffarm's lean WebSocket client against the `websockets` library's server and the relay.
+
+Each test runs with both framings of the client: perffarm's own frame code, and the
+`websockets` library's sans-I/O protocol under the same transport (`websockets-sansio`).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,11 @@ async def _server(handler, port: int):  # type: ignore[no-untyped-def]
     return await serve(handler, "127.0.0.1", port, compression=None)
 
 
-def test_frames_of_every_size_fragments_and_pings_round_trip() -> None:
+FRAMINGS = pytest.mark.parametrize("framing", ["perffarm", "websockets"])
+
+
+@FRAMINGS
+def test_frames_of_every_size_fragments_and_pings_round_trip(framing: str) -> None:
     async def main() -> None:
         port = free_port()
 
@@ -33,7 +41,9 @@ def test_frames_of_every_size_fragments_and_pings_round_trip() -> None:
         server = await _server(echo, port)
         got: list[bytes] = []
         closed = asyncio.Event()
-        ws = await wsclient.connect(f"ws://127.0.0.1:{port}/x?y=1", got.append, closed.set)
+        ws = await wsclient.connect(
+            f"ws://127.0.0.1:{port}/x?y=1", got.append, closed.set, framing=framing
+        )
         sizes = [0, 1, 125, 126, 65535, 65536, 200_000]
         for size in sizes:
             ws.send(bytes(range(256)) * (size // 256) + bytes(size % 256))
@@ -53,7 +63,8 @@ def test_frames_of_every_size_fragments_and_pings_round_trip() -> None:
     asyncio.run(main())
 
 
-def test_a_refused_handshake_is_an_error() -> None:
+@FRAMINGS
+def test_a_refused_handshake_is_an_error(framing: str) -> None:
     async def main() -> None:
         port = free_port()
 
@@ -64,14 +75,15 @@ def test_a_refused_handshake_is_an_error() -> None:
 
         server = await serve(lambda ws: None, "127.0.0.1", port, process_request=refuse)
         with pytest.raises(wsclient.HandshakeError, match="403"):
-            await wsclient.connect(f"ws://127.0.0.1:{port}/", lambda m: None)
+            await wsclient.connect(f"ws://127.0.0.1:{port}/", lambda m: None, framing=framing)
         server.close()
         await server.wait_closed()
 
     asyncio.run(main())
 
 
-def test_the_relay_sends_to_the_others_in_the_room_only() -> None:
+@FRAMINGS
+def test_the_relay_sends_to_the_others_in_the_room_only(framing: str) -> None:
     async def main() -> None:
         port = free_port()
         relay = Lighthouse()
@@ -80,7 +92,7 @@ def test_the_relay_sends_to_the_others_in_the_room_only() -> None:
         rooms = {"a": "r1", "b": "r1", "c": "r2"}
         peers = {
             name: await wsclient.connect(
-                f"ws://127.0.0.1:{port}/?layer=l&room={room}", inbox[name].append
+                f"ws://127.0.0.1:{port}/?layer=l&room={room}", inbox[name].append, framing=framing
             )
             for name, room in rooms.items()
         }
@@ -108,7 +120,8 @@ def test_the_relay_sends_to_the_others_in_the_room_only() -> None:
     asyncio.run(main())
 
 
-def test_the_relay_writes_frames_that_arrive_together_at_once_and_in_order() -> None:
+@FRAMINGS
+def test_the_relay_writes_frames_that_arrive_together_at_once_and_in_order(framing: str) -> None:
     async def main() -> None:
         port = free_port()
         relay = Lighthouse()
@@ -116,7 +129,10 @@ def test_the_relay_writes_frames_that_arrive_together_at_once_and_in_order() -> 
         inbox: list[bytes] = []
         url = f"ws://127.0.0.1:{port}/?layer=l&room=r"
         sender = await wsclient.connect(url, lambda m: None)
-        receiver = await wsclient.connect(url, inbox.append)
+        received: list[list[bytes]] = []
+        receiver = await wsclient.connect(
+            url, inbox.append, on_messages=received.append, framing=framing
+        )
         await asyncio.sleep(0.1)
         burst = [b"message-%03d" % i for i in range(100)]
         # One write of 100 frames: the relay reads them in one pass.
@@ -124,10 +140,11 @@ def test_the_relay_writes_frames_that_arrive_together_at_once_and_in_order() -> 
         sender._protocol.transport.write(frames)
         for _ in range(50):
             await asyncio.sleep(0.05)
-            if len(inbox) == len(burst):
+            if sum(map(len, received)) == len(burst):
                 break
-        assert inbox == burst
+        assert [m for batch in received for m in batch] == burst and not inbox
         assert relay.relayed == 100 and relay.writes < 10
+        assert len(received) < 50  # messages of one read reach the peer together
         for ws in (sender, receiver):
             await ws.close()
         server.close()

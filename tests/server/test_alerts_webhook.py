@@ -96,7 +96,7 @@ def test_an_unreachable_webhook_is_logged_and_detection_goes_on(
         json={"alert_webhook_url": "http://127.0.0.1:9/nobody"},
         headers=api.admin,
     )
-    api.client.app.state.detection.webhooks.first_delay = 0.01
+    api.client.app.state.detection.webhooks["webhook"].first_delay = 0.01
     auth = api.register()
     upload(api, series_runs(values()), auth)
     status = drained(api)

@@ -1,47 +1,62 @@
 """Finding adapters: by name, or by recognising the content of an input.
 
 Every adapter, built-in or a team's own, comes from the ``perffarm.adapters`` entry point
-group; nothing here knows the built-in formats by name.
+group through the one plug-in registry (``perffarm.plugins``); nothing here knows the
+built-in formats by name.
 """
 
 from __future__ import annotations
 
-import functools
-from importlib.metadata import EntryPoint, entry_points
+import threading
 from pathlib import Path
 
+from perffarm import plugins
 from perffarm.adapters.base import Adapter, AdapterError, InputSource, Parsed
 from perffarm.adapters.json_input import source_name
 
-ENTRY_POINT_GROUP = "perffarm.adapters"
+ENTRY_POINT_GROUP = plugins.ADAPTERS.entry_point_group
 AUTO = "auto"
 
-
-@functools.cache
-def _entry_points() -> dict[str, EntryPoint]:
-    return {entry.name: entry for entry in entry_points(group=ENTRY_POINT_GROUP)}
+# One instance per loaded class (a registry reset loads the class again: a new instance).
+_instances: dict[type[Adapter], Adapter] = {}
+_instances_lock = threading.Lock()
 
 
 def adapter_names() -> list[str]:
     """Names of every registered adapter, sorted."""
-    return sorted(_entry_points())
+    return plugins.names(plugins.ADAPTERS)
 
 
-@functools.cache
-def get_adapter(name: str) -> Adapter:
-    """The adapter registered as ``name``; AdapterError when there is none or it is broken."""
-    entry = _entry_points().get(name)
-    if entry is None:
-        known = ", ".join(adapter_names()) or "none"
-        raise AdapterError(f"no adapter named {name!r} (known: {known})")
+def adapter(name: str) -> Adapter:
+    """The adapter registered as ``name``; ``PluginError`` when there is none or it is broken."""
+    cls: type[Adapter] = plugins.load(plugins.ADAPTERS, name)
+    found = _instances.get(cls)
+    if found is not None:
+        return found
     try:
-        adapter_class = entry.load()
-        adapter = adapter_class()
-    except Exception as exc:  # a third party's broken plug-in must not look like our crash
-        raise AdapterError(f"adapter {name!r} ({entry.value}) could not be loaded: {exc}") from exc
-    if not isinstance(adapter, Adapter):
-        raise AdapterError(f"adapter {name!r} ({entry.value}) is not a perffarm Adapter")
-    return adapter
+        made = cls()
+    except Exception as exc:  # a third party's constructor must not look like our crash
+        raise plugins.PluginError(
+            f"{plugins.where(plugins.ADAPTERS, name)} could not be created: "
+            f"{plugins.describe(exc)}",
+            group=plugins.ADAPTERS.name,
+            name=name,
+            cause=exc,
+        ) from None
+    with _instances_lock:
+        return _instances.setdefault(cls, made)
+
+
+def get_adapter(name: str) -> Adapter:
+    """``adapter(name)``, with the registry's error as an ``AdapterError``.
+
+    Kept for ``perffarm formats`` (adapters/cli.py), which lists a broken adapter in red by
+    catching ``AdapterError``; new code calls ``adapter`` and lets ``PluginError`` through.
+    """
+    try:
+        return adapter(name)
+    except plugins.PluginError as exc:
+        raise AdapterError(str(exc)) from None
 
 
 def detect(source: InputSource) -> Adapter:
@@ -54,21 +69,21 @@ def detect(source: InputSource) -> Adapter:
     broken: list[str] = []
     for name in adapter_names():
         try:
-            adapter = get_adapter(name)
-        except AdapterError:
+            candidate = adapter(name)
+        except plugins.PluginError:
             broken.append(name)
             continue
         try:
-            recognised = adapter.sniff(source)
+            recognised = candidate.sniff(source)
         except Exception:  # sniff must not raise; one that does simply does not recognise
             recognised = False
         if recognised:
-            matching.append(adapter)
+            matching.append(candidate)
     label = source_name(source)
     if len(matching) == 1:
         return matching[0]
     if matching:
-        names = ", ".join(adapter.name for adapter in matching)
+        names = ", ".join(found.name for found in matching)
         raise AdapterError(f"{label} looks like several formats ({names}); give --format")
     tried = ", ".join(name for name in adapter_names() if name not in broken)
     unloadable = f" (could not load: {', '.join(broken)})" if broken else ""
@@ -79,12 +94,12 @@ def detect(source: InputSource) -> Adapter:
 
 def resolve(format_name: str, source: InputSource) -> Adapter:
     """The adapter for ``--format``: by name, or detected when the name is ``auto``."""
-    return detect(source) if format_name == AUTO else get_adapter(format_name)
+    return detect(source) if format_name == AUTO else adapter(format_name)
 
 
 def parse_source(format_name: str, source: InputSource) -> tuple[Adapter, Parsed]:
-    adapter = resolve(format_name, source)
-    return adapter, adapter.parse(source)
+    chosen = resolve(format_name, source)
+    return chosen, chosen.parse(source)
 
 
 def parse_path(path: Path, format_name: str = AUTO) -> tuple[Adapter, Parsed]:

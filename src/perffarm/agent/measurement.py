@@ -3,22 +3,21 @@
 A measurement is a class with an ``Options`` pydantic model (its keys in the suite YAML,
 checked before anything runs) and the lifecycle ``setup -> start -> stop -> collect``, with
 ``teardown`` always called last, whatever happened before. Built-ins are registered through
-the ``perffarm.measurements`` entry point group exactly as a third party's would be.
+the ``perffarm.measurements`` entry point group exactly as a third party's would be, and
+loaded through the one plug-in registry (``perffarm.plugins``, group ``MEASUREMENTS``).
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from perffarm import plugins
 from perffarm.agent.experiment import Experiment
-
-ENTRY_POINT_GROUP = "perffarm.measurements"
 
 
 class MeasurementOptions(BaseModel):
@@ -92,23 +91,15 @@ class Measurement:
         """Always runs, after success, failure or Ctrl-C: release what setup took."""
 
 
-class UnknownMeasurementType(LookupError):
-    pass
+#: The one error of plug-in loading; the old name, kept for the callers that use it.
+UnknownMeasurementType = plugins.PluginError
 
 
 def measurement_type_names() -> list[str]:
     """Every installed measurement type, built-in or third-party."""
-    return sorted({entry.name for entry in entry_points(group=ENTRY_POINT_GROUP)})
+    return plugins.names(plugins.MEASUREMENTS)
 
 
 def load_measurement_type(name: str) -> type[Measurement]:
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        if entry.name == name:
-            cls = entry.load()
-            if not (isinstance(cls, type) and issubclass(cls, Measurement)):
-                raise UnknownMeasurementType(
-                    f"the measurement type {name!r} ({entry.value}) is not a Measurement subclass"
-                )
-            return cls
-    known = ", ".join(measurement_type_names())
-    raise UnknownMeasurementType(f"unknown measurement type {name!r} (known: {known})")
+    """The measurement class registered as ``name``; PluginError when unknown or broken."""
+    return cast(type[Measurement], plugins.load(plugins.MEASUREMENTS, name))

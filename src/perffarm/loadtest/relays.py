@@ -1,9 +1,14 @@
-"""Relays of live datapoints: InfluxDB line protocol, and figures for Prometheus.
+"""Relays of live datapoints (a relay plug-in, InfluxDB's by default), and Prometheus figures.
 
-Ingest must never wait for a relay: ``offer`` only formats lines and appends them to a
-bounded queue (from any thread); a background task sends them in gzip-compressed batches.
-When InfluxDB is slow or down the oldest queued lines are dropped and counted: the
-datapoints themselves are already in perffarm's database, so nothing is lost there.
+Ingest must never wait for a relay: ``offer`` only appends datapoints to a bounded queue
+(from any thread); a background task hands them to the relay in batches, which it encodes
+off the event loop and delivers. When the receiver is slow or down the oldest queued
+datapoints are dropped and counted: they are already in perffarm's database, so nothing is
+lost there.
+
+A relay is a plug-in of the ``perffarm.relays`` group (``Relay`` below is its contract,
+declared in ``perffarm.plugins``); the built-in ``influxdb`` writes InfluxDB's line
+protocol and is registered in ``pyproject.toml`` exactly as a third party's relay would be.
 """
 
 from __future__ import annotations
@@ -13,14 +18,22 @@ import gzip
 import logging
 import threading
 from collections import deque
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, NamedTuple, Protocol
+
+from perffarm import plugins
 
 log = logging.getLogger("perffarm.loadtests.relay")
 
+_loads: Callable[[bytes], Any]
 try:
-    from orjson import loads as _loads
+    from orjson import loads as _orjson_loads
+
+    _loads = _orjson_loads
 except ImportError:  # the loadtest extra brings orjson
-    from json import loads as _loads
+    from json import loads as _json_loads
+
+    _loads = _json_loads
 
 
 def _finite(text: str) -> float | None:
@@ -97,26 +110,100 @@ def line(test_id: str, peer_id: str, timestamp_ms: int, metrics: dict[str, Any])
     )
 
 
+class RelayPoint(NamedTuple):
+    """One datapoint as a relay receives it."""
+
+    test_id: str
+    peer_id: str
+    timestamp_ms: int
+    metrics: dict[str, Any]
+
+
+class Relay(Protocol):
+    """The contract of the ``perffarm.relays`` group (declared in ``perffarm.plugins``).
+
+    ``Relay(url, options)``: where to send (the server's ``PERFFARM_LOADTEST_INFLUX``) and
+    the relay's own settings (the InfluxDB relay reads ``database``). The server calls
+    ``encode`` in a worker thread with a batch of datapoints (up to 5,000) and answers
+    the body to send and how many records it holds (0: nothing to send); it then awaits
+    ``deliver(body)`` on the event loop, which raises when the receiver refuses or cannot
+    be reached (the records are counted as dropped: a relay never retries, the datapoints
+    are in perffarm's database anyway). ``close`` is awaited once, when the server stops.
+    """
+
+    def __init__(self, url: str, options: Mapping[str, str], /) -> None: ...
+
+    def encode(self, points: Iterable[RelayPoint]) -> tuple[bytes, int]: ...
+
+    async def deliver(self, body: bytes) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class InfluxRelay:
+    """The ``influxdb`` relay: InfluxDB 1.x line protocol, gzip, ``POST /write``."""
+
+    def __init__(self, url: str, options: Mapping[str, str], /) -> None:
+        self.url = url.rstrip("/")
+        self.database = options.get("database") or "comms"
+        self.timeout = float(options.get("timeout") or 5)
+        self._client: Any = None
+
+    def encode(self, points: Iterable[RelayPoint]) -> tuple[bytes, int]:
+        lines = []
+        for point in points:
+            text = line(point.test_id, point.peer_id, point.timestamp_ms, point.metrics)
+            if text is not None:
+                lines.append(text)
+        return gzip.compress("\n".join(lines).encode(), 5), len(lines)
+
+    async def deliver(self, body: bytes) -> None:
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.AsyncClient(timeout=self.timeout)
+        answer = await self._client.post(
+            f"{self.url}/write",
+            params={"db": self.database, "precision": "ms"},
+            content=body,
+            headers={"Content-Encoding": "gzip", "Content-Type": "text/plain"},
+        )
+        if answer.status_code >= 300:
+            raise RuntimeError(f"HTTP {answer.status_code}: {answer.text[:200]}")
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
 class Relays:
-    """Ingest hands over datapoints; lines and figures are made later, off its path.
+    """Ingest hands over datapoints; records and figures are made later, off its path.
 
     ``offer`` takes parsed datapoints (single PUTs), ``offer_chunk`` a stored chunk's JSON
     array as it is (batches: parsing 50 metrics of thousands of datapoints would cost as
     much as storing them). Prometheus figures read, at scrape time, each source's latest
-    chunk; InfluxDB lines are formatted by the background sender, in a thread.
+    chunk; the relay encodes its batches in a thread.
+
+    ``url`` None: no relay (nothing is queued). Otherwise the relay plug-in ``relay`` is
+    loaded through the registry and made with ``url`` and ``{"database": database}``; a
+    relay that cannot be loaded is a ``PluginError`` now, at the server's start.
     """
 
     def __init__(
         self,
-        influx_url: str | None,
-        influx_db: str = "comms",
+        url: str | None,
+        database: str = "comms",
         *,
+        relay: str = "influxdb",
         max_queued: int = 200_000,
         batch_lines: int = 5000,
         flush_seconds: float = 0.5,
     ) -> None:
-        self.influx_url = influx_url.rstrip("/") if influx_url else None
-        self.influx_db = influx_db
+        self.relay: Relay | None = None
+        self.relay_name = relay
+        if url:
+            self.relay = plugins.load(plugins.RELAYS, relay)(url, {"database": database})
         self.batch_lines = batch_lines
         self.flush_seconds = flush_seconds
         # (test id, parsed datapoints or a chunk's JSON array, datapoints, default stamp)
@@ -153,7 +240,7 @@ class Relays:
             log.exception("load-test relay: could not queue datapoints")
 
     def _enqueue(self, test_id: str, points: list[dict] | bytes, count: int, stamp: int) -> None:
-        if self.influx_url is None or not count:
+        if self.relay is None or not count:
             return
         self._queue.append((test_id, points, count, stamp))
         self._queued += count
@@ -197,8 +284,8 @@ class Relays:
         return out
 
     async def start(self) -> None:
-        if self.influx_url is not None and self._task is None:
-            self._task = asyncio.create_task(self._run(), name="perffarm-influx-relay")
+        if self.relay is not None and self._task is None:
+            self._task = asyncio.create_task(self._run(), name="perffarm-loadtest-relay")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -208,21 +295,23 @@ class Relays:
             except asyncio.CancelledError:
                 pass
             self._task = None
-        # What is left goes out once, briefly: stopping must not hang on a dead InfluxDB.
-        if self.influx_url is not None and self._queue:
-            import httpx
-
-            async with httpx.AsyncClient(timeout=2) as client:
-                await self._flush(client)
+        if self.relay is None:
+            return
+        # What is left goes out once, briefly: stopping must not hang on a dead receiver.
+        if self._queue:
+            await self._flush(timeout=2)
+        try:
+            await asyncio.wait_for(self.relay.close(), 2)
+        except Exception as exc:
+            log.warning(
+                "load-test relay %s: closing failed: %s", self.relay_name, plugins.describe(exc)
+            )
 
     async def _run(self) -> None:
-        import httpx
-
-        async with httpx.AsyncClient(timeout=5) as client:
-            while True:
-                await asyncio.sleep(self.flush_seconds)
-                while self._queue:
-                    await self._flush(client)
+        while True:
+            await asyncio.sleep(self.flush_seconds)
+            while self._queue:
+                await self._flush()
 
     def _take(self) -> list[tuple[str, list[dict] | bytes, int, int]]:
         taken = []
@@ -236,8 +325,8 @@ class Relays:
         return taken
 
     @staticmethod
-    def _format(taken: list[tuple[str, list[dict] | bytes, int, int]]) -> tuple[bytes, int]:
-        lines = []
+    def _points(taken: list[tuple[str, list[dict] | bytes, int, int]]) -> Iterator[RelayPoint]:
+        """The datapoints of the taken items (chunks read now, in the encoding thread)."""
         for test_id, points, _, stamp in taken:
             if isinstance(points, bytes):
                 points = read_points(points)
@@ -246,30 +335,26 @@ class Relays:
                 if not isinstance(metrics, dict):
                     continue
                 peer = p.get("peerId") or p.get("peer_id") or ""
-                text = line(test_id, peer, int(p.get("timestamp") or stamp), metrics)
-                if text is not None:
-                    lines.append(text)
-        return gzip.compress("\n".join(lines).encode(), 5), len(lines)
+                yield RelayPoint(test_id, peer, int(p.get("timestamp") or stamp), metrics)
 
-    async def _flush(self, client: Any) -> None:
+    async def _flush(self, timeout: float | None = None) -> None:
+        relay = self.relay
         taken = self._take()
-        if not taken:
+        if relay is None or not taken:
             return
-        body, count = await asyncio.to_thread(self._format, taken)
-        if not count:
-            return
-        url = f"{self.influx_url}/write"
+        count = sum(item[2] for item in taken)
         try:
-            answer = await client.post(
-                url,
-                params={"db": self.influx_db, "precision": "ms"},
-                content=body,
-                headers={"Content-Encoding": "gzip", "Content-Type": "text/plain"},
-            )
-            if answer.status_code >= 300:
-                raise RuntimeError(f"HTTP {answer.status_code}: {answer.text[:200]}")
+            body, count = await asyncio.to_thread(relay.encode, self._points(taken))
+            if not count:
+                return
+            await asyncio.wait_for(relay.deliver(body), timeout)
             self.counters["relay_sent_lines"] += count
         except Exception as exc:
             self.counters["relay_errors"] += 1
             self.counters["relay_dropped_lines"] += count
-            log.warning("InfluxDB relay %s: dropped %d lines: %s", url, count, exc)
+            log.warning(
+                "load-test relay %s: dropped %d records: %s",
+                self.relay_name,
+                count,
+                plugins.describe(exc),
+            )

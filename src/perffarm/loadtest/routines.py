@@ -1,8 +1,9 @@
 """Routines: what a simulated peer does on every tick (about 60 times a second).
 
 A routine is a factory ``make(options: dict) -> step`` registered in the entry-point group
-``perffarm.routines``; ``step(elapsed, delta, peer)`` is called every tick with the seconds
-since the test started and since the last tick. The built-ins are registered in
+``perffarm.routines`` and loaded through the plug-in registry (``perffarm.plugins``, group
+``ROUTINES``); ``step(elapsed, delta, peer)`` is called every tick with the seconds since
+the test started and since the last tick. The built-ins are registered in
 ``pyproject.toml`` exactly as a third party's routine would be.
 """
 
@@ -11,10 +12,9 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
-from importlib.metadata import entry_points
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-GROUP = "perffarm.routines"
+from perffarm import plugins
 
 
 class PeerLike(Protocol):
@@ -24,6 +24,20 @@ class PeerLike(Protocol):
 
 
 Step = Callable[[float, float, Any], None]
+
+
+class Routine(Protocol):
+    """The contract of the ``perffarm.routines`` group (declared in ``perffarm.plugins``).
+
+    Called once per peer with the routine's options (None: the defaults); answers the
+    step function that peer calls on every tick as ``step(elapsed, delta, peer)``: seconds
+    since the test started, seconds since the previous tick, and the peer (its
+    ``position`` list and ``send(kind, size)``). A step must be quick: a thousand peers
+    share one event loop and 16 ms per tick.
+    """
+
+    def __call__(self, options: dict[str, Any] | None = None, /) -> Step: ...
+
 
 #: Message kinds, their sizes in bytes and how long they stay useful (seconds).
 POSITION, PROFILE, CHAT = 1, 2, 3
@@ -71,9 +85,6 @@ def idle(options: dict[str, Any] | None = None) -> Step:
     return step
 
 
-def load(name: str) -> Callable[[dict[str, Any] | None], Step]:
-    found = {ep.name: ep for ep in entry_points(group=GROUP)}
-    if name not in found:
-        known = ", ".join(sorted(found)) or "none installed"
-        raise LookupError(f"unknown routine {name!r} (known: {known})")
-    return found[name].load()
+def load(name: str) -> Routine:
+    """The routine registered as ``name`` (``PluginError`` when unknown or broken)."""
+    return cast(Routine, plugins.load(plugins.ROUTINES, name))

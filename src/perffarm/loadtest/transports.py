@@ -1,6 +1,7 @@
 """Transports: how a peer reaches the system under test.
 
-A transport is a class registered in the entry-point group ``perffarm.transports``:
+A transport is a class registered in the entry-point group ``perffarm.transports`` and
+loaded through the plug-in registry (``perffarm.plugins``, group ``TRANSPORTS``):
 ``Transport(target: str)`` with ``async connect(peer) -> Connection``; a connection has
 ``send(data: bytes)`` (must not block: it is called from the tick loop) and
 ``async close()``, and hands every message it receives to ``peer.on_message(data)`` (or
@@ -8,29 +9,52 @@ several received together, in order, to ``peer.on_messages(list)``, which is che
 
 Built-ins: ``websocket`` speaks the reference relay's protocol (join a layer and a room
 through the URL's query, then every binary frame goes to the others in the room) with
-perffarm's lean client; ``websockets`` does the same through the ``websockets`` library;
-``sink`` sends nowhere and receives nothing, to measure the workers themselves.
+perffarm's lean client; ``websockets-sansio`` is that client with the ``websockets``
+library's sans-I/O protocol doing the framing; ``websockets`` does it all through the
+library's asyncio client; ``sink`` sends nowhere and receives nothing, to measure the
+workers themselves.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from importlib.metadata import entry_points
-from typing import Any, Protocol
+from typing import Any, ClassVar, Literal, Protocol, cast
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-GROUP = "perffarm.transports"
+from perffarm import plugins
 
 
 class Connection(Protocol):
-    def send(self, data: bytes) -> None: ...
+    """One peer's link to the system under test."""
 
-    async def close(self) -> None: ...
+    def send(self, data: bytes) -> None:
+        """Send one message now; must not block (it is called from the tick loop)."""
+
+    async def close(self) -> None:
+        """Close the link; what it receives afterwards is dropped."""
+
+
+class Transport(Protocol):
+    """The contract of the ``perffarm.transports`` group (declared in ``perffarm.plugins``).
+
+    ``Transport(target)`` is made once per worker with ``--target``; ``connect`` is awaited
+    once per peer and answers its connection. Every message the connection receives goes
+    to ``peer.on_message(data: bytes)``, or, several at once and in order, to
+    ``peer.on_messages(list[bytes])`` when the peer has it. When the other side closes,
+    the transport sets ``peer.connected = False``.
+    """
+
+    def __init__(self, target: str) -> None: ...
+
+    async def connect(self, peer: Any) -> Connection: ...
 
 
 class WebSocketTransport:
     """The reference relay's protocol over perffarm's lean client (``wsclient``)."""
+
+    #: Who frames the WebSocket messages: ``wsclient``'s own code, or the library's.
+    framing: ClassVar[Literal["perffarm", "websockets"]] = "perffarm"
 
     def __init__(self, target: str) -> None:
         parts = urlsplit(target)
@@ -54,7 +78,18 @@ class WebSocketTransport:
             peer.on_message,
             closed,
             on_messages=getattr(peer, "on_messages", None),
+            framing=self.framing,
         )
+
+
+class WebsocketsSansIOTransport(WebSocketTransport):
+    """The lean client's transport with the ``websockets`` sans-I/O protocol's framing.
+
+    Kept beside ``websocket`` so that benchmarks/loadtest_worker.py can show, side by side,
+    why perffarm's own frame code stays (docs/loadtests.md, "Speed").
+    """
+
+    framing = "websockets"
 
 
 class WebsocketsLibraryTransport(WebSocketTransport):
@@ -114,9 +149,6 @@ class _SinkConnection:
         return None
 
 
-def load(name: str) -> type:
-    found = {ep.name: ep for ep in entry_points(group=GROUP)}
-    if name not in found:
-        known = ", ".join(sorted(found)) or "none installed"
-        raise LookupError(f"unknown transport {name!r} (known: {known})")
-    return found[name].load()
+def load(name: str) -> type[Transport]:
+    """The transport class registered as ``name`` (``PluginError`` when unknown or broken)."""
+    return cast(type[Transport], plugins.load(plugins.TRANSPORTS, name))

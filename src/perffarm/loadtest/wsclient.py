@@ -7,6 +7,13 @@ the peers' own work. Here an ``asyncio.Protocol`` parses frames as bytes arrive 
 
 Client frames are masked with a fresh random key each, as RFC 6455 requires; peers send
 about ten small messages a second, so this costs little next to receiving.
+
+``connect(..., framing="websockets")`` keeps this transport (an ``asyncio.Protocol``, no
+task or queue per peer) but leaves the handshake and the frames to the ``websockets``
+library's sans-I/O ``ClientProtocol``. It is the ``websockets-sansio`` transport, kept to
+measure the choice: ``benchmarks/loadtest_worker.py`` runs both side by side and prints
+the difference (the library parses each frame through a generator per read, where
+``read_frames`` walks the buffer once).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import os
 import ssl
 import struct
 from collections.abc import Callable
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -205,10 +213,131 @@ class _Protocol(asyncio.Protocol):
         self.transport.write(frame(opcode, data, masked=True))
 
 
+class _SansIOProtocol(asyncio.Protocol):
+    """The same client with the ``websockets`` library's sans-I/O protocol doing the framing.
+
+    The library answers pings and the closing handshake itself; what it asks to write
+    (``data_to_send``) is written at once, and its end-of-stream marker half-closes.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        on_message: Callable[[bytes], None],
+        on_close: Callable[[], None],
+        on_messages: Callable[[list[bytes]], None] | None = None,
+    ):
+        from websockets.client import ClientProtocol
+        from websockets.uri import parse_uri
+
+        self.ws = ClientProtocol(parse_uri(url), max_size=None)
+        self.on_message = on_message
+        self.on_messages = on_messages
+        self.on_close = on_close
+        self.transport: asyncio.Transport | None = None
+        self.open = False
+        loop = asyncio.get_running_loop()
+        self.handshake: asyncio.Future[None] = loop.create_future()
+        self.closed: asyncio.Future[None] = loop.create_future()
+        self.fragments: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # a stream transport
+        self.ws.send_request(self.ws.connect())
+        self._write()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        was_open = self.open
+        self.open = False
+        self.ws.receive_eof()
+        if not self.handshake.done():
+            self.handshake.set_exception(
+                exc or HandshakeError("connection closed during handshake")
+            )
+        if not self.closed.done():
+            self.closed.set_result(None)
+        if was_open:
+            self.on_close()
+
+    def data_received(self, data: bytes) -> None:
+        from websockets.frames import Frame, Opcode
+
+        ws = self.ws
+        ws.receive_data(data)
+        events = ws.events_received()
+        self._write()
+        whole: list[bytes] = []
+        binary = Opcode.BINARY
+        for event in events:
+            if not isinstance(event, Frame):  # the handshake's response
+                self._handshake_done(event)
+                continue
+            opcode = event.opcode
+            # Whole binary messages, the common case, go to the peer together.
+            if opcode is binary and event.fin and not self.fragments:
+                whole.append(bytes(event.data))
+                continue
+            if whole:
+                self._deliver(whole)
+                whole = []
+            if opcode in (Opcode.TEXT, binary, Opcode.CONT):
+                self.fragments.append(bytes(event.data))
+                if event.fin:
+                    payload = b"".join(self.fragments)
+                    self.fragments.clear()
+                    self.on_message(payload)
+            elif opcode is Opcode.CLOSE:
+                self.open = False
+        if whole:
+            self._deliver(whole)
+
+    def _handshake_done(self, response: Any) -> None:
+        error = self.ws.handshake_exc
+        if error is None:
+            self.open = True
+            self.handshake.set_result(None)
+            return
+        status = getattr(response, "status_code", None)
+        reason = getattr(response, "reason_phrase", "")
+        text = f"{status} {reason}".strip() if status is not None else str(error)
+        self.handshake.set_exception(HandshakeError(f"the server answered {text!r}"))
+        if self.transport is not None:
+            self.transport.close()
+
+    def _deliver(self, messages: list[bytes]) -> None:
+        if self.on_messages is not None:
+            self.on_messages(messages)
+        else:
+            for message in messages:
+                self.on_message(message)
+
+    def _write(self) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        for chunk in self.ws.data_to_send():
+            if chunk:
+                transport.write(chunk)
+            elif transport.can_write_eof():
+                transport.write_eof()
+            else:
+                transport.close()
+
+    def send(self, data: bytes, opcode: int = OP_BINARY) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        if opcode == OP_CLOSE:
+            code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else 1000
+            self.ws.send_close(code)
+        else:
+            self.ws.send_binary(data)
+        self._write()
+
+
 class WebSocket:
     """One client connection: ``send`` writes a frame now; messages go to ``on_message``."""
 
-    def __init__(self, protocol: _Protocol) -> None:
+    def __init__(self, protocol: _Protocol | _SansIOProtocol) -> None:
         self._protocol = protocol
 
     @property
@@ -243,23 +372,45 @@ async def connect(
     *,
     timeout: float = 30,
     on_messages: Callable[[list[bytes]], None] | None = None,
+    framing: Literal["perffarm", "websockets"] = "perffarm",
 ) -> WebSocket:
     """Connect; each message received goes to ``on_message``, or, when ``on_messages`` is
-    given, the whole binary messages of one read go to it together (in order)."""
+    given, the whole binary messages of one read go to it together (in order).
+
+    ``framing="websockets"``: the handshake and frames by the ``websockets`` library's
+    sans-I/O protocol instead of this module's code (same transport, same callbacks)."""
     parts = urlsplit(url)
     if parts.scheme not in ("ws", "wss"):
         raise ValueError(f"not a ws:// or wss:// URL: {url!r}")
     secure = parts.scheme == "wss"
     host = parts.hostname or "127.0.0.1"
     port = parts.port or (443 if secure else 80)
-    key = base64.b64encode(os.urandom(16)).decode()
     loop = asyncio.get_running_loop()
+    ssl_context = ssl.create_default_context() if secure else None
+    if framing == "websockets":
+        _, library = await asyncio.wait_for(
+            loop.create_connection(
+                lambda: _SansIOProtocol(url, on_message, on_close, on_messages),
+                host,
+                port,
+                ssl=ssl_context,
+            ),
+            timeout,
+        )
+        try:
+            await asyncio.wait_for(library.handshake, timeout)
+        except BaseException:
+            if library.transport is not None:
+                library.transport.close()
+            raise
+        return WebSocket(library)
+    key = base64.b64encode(os.urandom(16)).decode()
     transport, protocol = await asyncio.wait_for(
         loop.create_connection(
             lambda: _Protocol(key, on_message, on_close, on_messages),
             host,
             port,
-            ssl=ssl.create_default_context() if secure else None,
+            ssl=ssl_context,
         ),
         timeout,
     )

@@ -9,6 +9,10 @@ through the settings API), each post is signed: ``X-Perffarm-Signature: sha256=<
 HMAC-SHA256 of ``"<X-Perffarm-Timestamp>." + body``, so a receiver can check both who sent it
 and that it is not an old post replayed. ``X-Perffarm-Delivery`` stays the same across the
 retries of one post, so a receiver can drop a duplicate.
+
+The webhook is the built-in plug-in of the ``perffarm.notifiers`` group (``Notifier`` below
+is the contract, declared in ``perffarm.plugins``): ``Notifiers`` loads every installed
+notifier through the registry, this one included, and tells each about every new group.
 """
 
 from __future__ import annotations
@@ -23,11 +27,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import httpx
 
-from perffarm import __version__
+from perffarm import __version__, plugins
 
 log = logging.getLogger("perffarm.server.webhooks")
 
@@ -74,6 +79,34 @@ def verify(secret: str, headers: Any, body: bytes, *, max_age: float = 300.0) ->
     return fresh and hmac.compare_digest(given, signature(secret, timestamp, body))
 
 
+@dataclass(frozen=True)
+class NotifierContext:
+    """What the server tells a notifier when it makes it."""
+
+    webhook_url: Callable[[], str | None]
+    """The alert settings' webhook URL, read when called (an admin may change it any time)."""
+
+
+class Notifier(Protocol):
+    """The contract of the ``perffarm.notifiers`` group (declared in ``perffarm.plugins``).
+
+    ``Notifier(context)`` is made once when the server starts; every installed notifier is
+    used. ``notify(groups)`` is called from change-point detection with the new alert groups
+    (plain JSON dicts, the ``/api/v1/alert-groups`` items): it must only queue them, never
+    block or raise. ``start()`` and ``stop(timeout)`` run with the server's lifespan, so
+    deliveries happen on the notifier's own thread or task. A notifier reads its own
+    settings (its receiver's URL, a token) from the environment.
+    """
+
+    def __init__(self, context: NotifierContext, /) -> None: ...
+
+    def notify(self, groups: list[dict[str, Any]]) -> None: ...
+
+    def start(self) -> None: ...
+
+    def stop(self, timeout: float = 5.0) -> None: ...
+
+
 class WebhookSender:
     """Posts payloads to the URL ``url_of()`` gives at sending time (None: webhooks off)."""
 
@@ -94,9 +127,11 @@ class WebhookSender:
         self.sent = 0
         self.failed = 0
 
-    def enqueue_groups(self, groups: list[dict[str, Any]]) -> None:
+    def notify(self, groups: list[dict[str, Any]]) -> None:
         for group in groups:
             self._queue.put(payload(group))
+
+    enqueue_groups = notify
 
     def start(self) -> None:
         if self._thread is None:
@@ -157,3 +192,66 @@ class WebhookSender:
                 return
             time.sleep(delay)
             delay = min(delay * 2, 10.0)
+
+
+class WebhookNotifier(WebhookSender):
+    """The ``webhook`` notifier: one signed POST per new group to the settings' URL."""
+
+    def __init__(self, context: NotifierContext, /) -> None:
+        super().__init__(context.webhook_url)
+
+
+class Notifiers:
+    """Every installed notifier (``perffarm.notifiers``), told about each new alert group.
+
+    A notifier that cannot be loaded or made is logged, one line, and left out: a
+    notification is never a reason for the server not to start or detection to stop.
+    """
+
+    def __init__(self, webhook_url: Callable[[], str | None]) -> None:
+        context = NotifierContext(webhook_url=webhook_url)
+        self.members: dict[str, Notifier] = {}
+        for name in plugins.names(plugins.NOTIFIERS):
+            try:
+                self.members[name] = plugins.load(plugins.NOTIFIERS, name)(context)
+            except plugins.PluginError as exc:
+                log.error("%s; alerts are not sent through it", exc)
+            except Exception as exc:
+                where = plugins.where(plugins.NOTIFIERS, name)
+                log.error("%s could not be made: %s", where, plugins.describe(exc))
+
+    def __getitem__(self, name: str) -> Notifier:
+        return self.members[name]
+
+    @property
+    def sent(self) -> int:
+        """Deliveries made, over the notifiers that count them."""
+        return sum(getattr(member, "sent", 0) for member in self.members.values())
+
+    @property
+    def failed(self) -> int:
+        """Deliveries given up, over the notifiers that count them."""
+        return sum(getattr(member, "failed", 0) for member in self.members.values())
+
+    def notify(self, groups: list[dict[str, Any]]) -> None:
+        for name, member in self.members.items():
+            try:
+                member.notify(groups)
+            except Exception:
+                log.exception("notifier %r failed to take %d alert group(s)", name, len(groups))
+
+    enqueue_groups = notify
+
+    def start(self) -> None:
+        for name, member in self.members.items():
+            try:
+                member.start()
+            except Exception:
+                log.exception("notifier %r failed to start", name)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        for name, member in self.members.items():
+            try:
+                member.stop(timeout)
+            except Exception:
+                log.exception("notifier %r failed to stop", name)

@@ -1,7 +1,8 @@
 """Collectors describe the machine a run measures on; this module runs them all.
 
 Every collector, built-in or third-party, is found through the entry-point group
-``perffarm.collectors`` and runs in a thread of its own, so the whole takes about as long
+``perffarm.collectors`` (the plug-in registry, ``perffarm.plugins``) and runs in a thread of
+its own, so the whole takes about as long
 as the slowest one. A collector that raises, hangs past the timeout or returns something
 that is not JSON gets a line in ``Environment.errors``; the others still fill their
 sections, and the run goes on: describing the machine must never cost a measurement.
@@ -13,16 +14,11 @@ import json
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from perffarm.agent.collectors.base import (
-    ENTRY_POINT_GROUP,
-    Collector,
-    CollectorContext,
-    Section,
-)
+from perffarm import plugins
+from perffarm.agent.collectors.base import Collector, CollectorContext, Section
 from perffarm.agent.collectors.fingerprint import (
     DEFAULT_FINGERPRINT_KEYS,
     fingerprint_of,
@@ -30,6 +26,8 @@ from perffarm.agent.collectors.fingerprint import (
 )
 from perffarm.agent.collectors.git import source_from_git
 from perffarm.model import Environment
+
+ENTRY_POINT_GROUP = plugins.COLLECTORS.entry_point_group
 
 __all__ = [
     "DEFAULT_FINGERPRINT_KEYS",
@@ -90,17 +88,19 @@ def collect_environment(
 
 
 def load_collectors() -> tuple[dict[str, Collector], dict[str, str]]:
-    """The registered collectors by name, and the errors of those that failed to load."""
+    """The registered collectors by name, and the errors of those that cannot be used.
+
+    An error is kept as the run document records every collector error, ``ExcType:
+    message``: the import's own exception, or the registry's ``PluginError`` for a
+    collector that breaks the contract (or a name two packages claim).
+    """
     collectors: dict[str, Collector] = {}
     errors: dict[str, str] = {}
-    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
-        # A package installed twice (e.g. stale metadata) lists its entry points twice.
-        if entry_point.name in collectors or entry_point.name in errors:
-            continue
+    for name in plugins.names(plugins.COLLECTORS):
         try:
-            collectors[entry_point.name] = entry_point.load()
-        except Exception as exc:
-            errors[entry_point.name] = describe_error(exc)
+            collectors[name] = plugins.load(plugins.COLLECTORS, name)
+        except plugins.PluginError as exc:
+            errors[name] = describe_error(exc.cause if exc.cause is not None else exc)
     return collectors, errors
 
 

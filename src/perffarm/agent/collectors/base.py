@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ENTRY_POINT_GROUP = "perffarm.collectors"
-
 
 @dataclass(frozen=True)
 class CollectorContext:

@@ -40,11 +40,11 @@ from perffarm.server.services import loadtests
 from perffarm.server.services.alert_settings import load_settings
 from perffarm.server.services.detection import DetectionWorker
 from perffarm.server.services.ingest import Ingestor
+from perffarm.server.services.notifiers import Notifiers
 from perffarm.server.settings import Settings
 from perffarm.server.store import migrate
 from perffarm.server.store.engine import make_engine
 from perffarm.server.store.server_settings import ensure_admin_token
-from perffarm.server.webhooks import Notifiers
 from perffarm.web import routes as web
 
 SERVER_LOGGERS = ("", "uvicorn", "uvicorn.access", "uvicorn.error", "perffarm", "httpx")

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from perffarm.server.webhooks import EVENT, WebhookSender, verify
+from perffarm.server.services.notifiers import EVENT, WebhookSender, verify
 from tests.server.conftest import Api
 from tests.server.test_alerts import STEP_AT, commit_of, drained, series_runs, upload, values
 

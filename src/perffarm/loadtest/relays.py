@@ -261,27 +261,22 @@ class Relays:
             with self._lock:
                 self._latest.setdefault(test_id, {}).update(updates)
 
-    def prometheus_gauges(self) -> list[str]:
+    def live_sums(self) -> dict[str, tuple[dict[str, float], int]]:
+        """Per test: the sum over its peers' latest metrics of each of ``PROMETHEUS_SUMS``,
+        and how many peers sent metrics (read at scrape time)."""
         self._fold_chunks()
-        out = []
         with self._lock:
             snapshot = {t: list(peers.values()) for t, peers in self._latest.items()}
-        for name in PROMETHEUS_SUMS:
-            metric = f"perffarm_loadtest_{name}"
-            out.append(f"# TYPE {metric} gauge")
-            for test_id, peers in sorted(snapshot.items()):
-                total = 0.0
-                for metrics in peers:
+        figures = {}
+        for test_id, peers in snapshot.items():
+            sums = dict.fromkeys(PROMETHEUS_SUMS, 0.0)
+            for metrics in peers:
+                for name in PROMETHEUS_SUMS:
                     value = metrics.get(name)
                     if isinstance(value, int | float) and not isinstance(value, bool):
-                        total += float(value)
-                label = test_id.replace("\\", "\\\\").replace('"', '\\"')
-                out.append(f'{metric}{{test="{label}"}} {total!r}')
-        out.append("# TYPE perffarm_loadtest_peers gauge")
-        for test_id, peers in sorted(snapshot.items()):
-            label = test_id.replace("\\", "\\\\").replace('"', '\\"')
-            out.append(f'perffarm_loadtest_peers{{test="{label}"}} {len(peers)}')
-        return out
+                        sums[name] += float(value)
+            figures[test_id] = (sums, len(peers))
+        return figures
 
     async def start(self) -> None:
         if self.relay is not None and self._task is None:

@@ -228,7 +228,7 @@ NOTIFIERS = Group(
     name="notifiers",
     noun="notifier",
     shape="class",
-    contract="perffarm.server.webhooks:Notifier",
+    contract="perffarm.server.services.notifiers:Notifier",
     arguments=1,
     methods=("notify", "start", "stop"),
     signature="cls(context: NotifierContext); notify(groups); start(); stop(timeout)",
@@ -237,7 +237,7 @@ NOTIFIERS = Group(
         "called by change-point detection and must only queue (never block, never raise); "
         "`start` and `stop` run with the server."
     ),
-    builtins_in="perffarm.server.webhooks",
+    builtins_in="perffarm.server.services.notifiers",
 )
 
 #: Every extension group, by its short name.

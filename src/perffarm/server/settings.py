@@ -179,6 +179,8 @@ class LoadTestSettings(_FromEnvironment):
     token: str | None = Field(None, validation_alias=_env("PERFFARM_LOADTEST_TOKEN"), repr=False)
     influx_url: str | None = Field(None, validation_alias=_env("PERFFARM_LOADTEST_INFLUX"))
     influx_db: str = Field("comms", validation_alias=_env("PERFFARM_LOADTEST_INFLUX_DB"))
+    #: The relay plug-in (``perffarm.relays``) the live datapoints go to.
+    relay: str = Field("influxdb", min_length=1, validation_alias=_env("PERFFARM_LOADTEST_RELAY"))
     #: Seconds after which a peer that sent nothing counts as missing.
     missing_after: float = Field(
         DEFAULT_MISSING_AFTER_MS / 1000,

@@ -505,7 +505,9 @@ def install(app: FastAPI, engine: Engine, settings: LoadTestSettings | None = No
     """The load-test service and relays on the app's state."""
     settings = settings or LoadTestSettings.from_env()
     app.state.loadtests = LoadTests(engine, settings)
-    app.state.loadtest_relay = relays.Relays(settings.influx_url, settings.influx_db)
+    app.state.loadtest_relay = relays.Relays(
+        settings.influx_url, settings.influx_db, relay=settings.relay
+    )
 
 
 async def _check_thresholds(tests: LoadTests) -> None:

@@ -34,7 +34,7 @@ import httpx
 
 from perffarm import __version__, plugins
 
-log = logging.getLogger("perffarm.server.webhooks")
+log = logging.getLogger("perffarm.server.services.notifiers")
 
 EVENT = "perffarm.alert_group.created"
 ENV_SECRET = "PERFFARM_ALERT_WEBHOOK_SECRET"

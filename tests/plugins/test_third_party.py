@@ -27,7 +27,7 @@ from perffarm.console import UsageError
 from perffarm.loadtest import routines, transports
 from perffarm.loadtest.peer import Peer
 from perffarm.loadtest.relays import Relays
-from perffarm.server.webhooks import Notifiers
+from perffarm.server.services.notifiers import Notifiers
 from tests.plugins.support import THIRD_PARTY, install, subprocess_env
 
 THEIRS = {

@@ -13,6 +13,7 @@ passphrases are used to log in and kept nowhere else; error messages never quote
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -134,7 +135,10 @@ class SSHPool:
     def _call(self, make: Callable[[], Awaitable[T]]) -> T:
         if self._closed:
             raise RemoteError("the SSH connection pool is closed")
-        future = asyncio.run_coroutine_threadsafe(make(), self._loop)  # type: ignore[arg-type]
+        future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(
+            make(),  # type: ignore[arg-type]  # an Awaitable made by a coroutine function
+            self._loop,
+        )
         try:
             return future.result()
         except BaseException:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -152,7 +152,7 @@ class Outcome:
         return out
 
 
-def evaluate(threshold: Threshold, aggregates: dict[str, float | None] | None) -> Outcome:
+def evaluate(threshold: Threshold, aggregates: Mapping[str, float | None] | None) -> Outcome:
     """``aggregates`` maps count/sum/avg/min/max/pN to the metric's figures.
 
     A metric nobody reported fails its thresholds: a test whose peers never sent anything

@@ -354,6 +354,7 @@ def _extract_value(extractor: MetricExtractor, text: str) -> float:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"metric {extractor.name!r}: output is not JSON ({exc})") from None
+    assert extractor.json_path is not None  # the caller chose the JSONPath extractor
     matches = parse_json_path(extractor.json_path).find(document)
     if not matches:
         raise ValueError(f"metric {extractor.name!r}: {extractor.json_path} matched nothing")

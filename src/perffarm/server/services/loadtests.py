@@ -421,8 +421,7 @@ class LoadTests:
         for t in wanted:
             if now - started < t.delay_abort_eval * 1000:
                 continue
-            observed: Any = latency if t.metric == "latency" else figures.get(t.metric)
-            outcome = thr.evaluate(t, observed)
+            outcome = thr.evaluate(t, latency if t.metric == "latency" else figures.get(t.metric))
             if outcome.observed is not None and not outcome.passed:
                 return {
                     "threshold": f"{t.metric}: {t.expression}",

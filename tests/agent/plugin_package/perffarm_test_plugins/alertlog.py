@@ -7,7 +7,7 @@ import queue
 import threading
 from typing import Any
 
-from perffarm.server.webhooks import NotifierContext
+from perffarm.server.services.notifiers import NotifierContext
 
 
 class AlertLogNotifier:

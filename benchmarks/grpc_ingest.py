@@ -59,7 +59,7 @@ def main() -> None:
         base, target = f"http://127.0.0.1:{port}", f"127.0.0.1:{grpc_port}"
         database = args.database or f"{tmp}/farm.db"
         server = subprocess.Popen(
-            [sys.executable, "-m", "perffarm.cli", "server", "--address", f"127.0.0.1:{port}",
+            [sys.executable, "-m", "perffarm.commands", "server", "--address", f"127.0.0.1:{port}",
              "--grpc-address", target, "--database", database, "--log-level", "warning"],
             env=dict(os.environ, PERFFARM_ADMIN_TOKEN=ADMIN, TEST_RESULTS_LOCATION=tmp),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -106,8 +106,8 @@ class Server:
         env = dict(os.environ, PORT=str(self.port), TEST_RESULTS_LOCATION=tmp)
         env["PERFFARM_LOADTEST_TOKEN"] = TOKEN
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "perffarm.loadtest.cli", "server", "--host", "127.0.0.1",
-             "--database", database],
+            [sys.executable, "-m", "perffarm.commands", "loadtest", "server",
+             "--host", "127.0.0.1", "--database", database],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         for _ in range(600):

@@ -137,7 +137,7 @@ def _spread(values: list[float], spec: str = ".1f") -> str:
 
 def run(transport: str, args: argparse.Namespace) -> dict[str, Any]:
     """One measured test; answers its tick lag p99, worker and relay CPU, messages received."""
-    me = [sys.executable, "-m", "perffarm.loadtest.cli"]
+    me = [sys.executable, "-m", "perffarm.commands", "loadtest"]
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     with tempfile.TemporaryDirectory() as tmp:
         port, relay_port = free_port(), free_port()

@@ -98,7 +98,7 @@ def server_process(database: str, log_dir: Path) -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "perffarm.cli",
+            "perffarm.commands",
             "server",
             "--address",
             f"127.0.0.1:{port}",

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from perffarm.agent.config import load_suite, render
-from perffarm.cli import main
+from perffarm.commands import main
 from perffarm.console import UsageError
 
 SUITE = """\

@@ -68,7 +68,7 @@ def test_each_branch_head_is_built_and_a_broken_build_is_stored_with_its_log(tmp
         "    command: ['{{ build.prefix }}/bin/hello']\n"
     )
     done = subprocess.run(
-        [sys.executable, "-m", "perffarm.cli", "run", str(suite), "--json"],
+        [sys.executable, "-m", "perffarm.commands", "run", str(suite), "--json"],
         env={**os.environ, "PERFFARM_STORE": str(store_path)},
         capture_output=True,
         text=True,
@@ -101,7 +101,16 @@ def test_each_branch_head_is_built_and_a_broken_build_is_stored_with_its_log(tmp
     assert bad.results == [] and bad.measurements[0].status == "skipped"
 
     only_main = subprocess.run(
-        [sys.executable, "-m", "perffarm.cli", "run", str(suite), "--branch", "main", "--json"],
+        [
+            sys.executable,
+            "-m",
+            "perffarm.commands",
+            "run",
+            str(suite),
+            "--branch",
+            "main",
+            "--json",
+        ],
         env={**os.environ, "PERFFARM_STORE": str(store_path)},
         capture_output=True,
         text=True,
@@ -111,7 +120,7 @@ def test_each_branch_head_is_built_and_a_broken_build_is_stored_with_its_log(tmp
     assert [item["status"] for item in json.loads(only_main.stdout)] == ["ok"]
 
     unknown = subprocess.run(
-        [sys.executable, "-m", "perffarm.cli", "run", str(suite), "--branch", "nope"],
+        [sys.executable, "-m", "perffarm.commands", "run", str(suite), "--branch", "nope"],
         env={**os.environ, "PERFFARM_STORE": str(store_path)},
         capture_output=True,
         text=True,

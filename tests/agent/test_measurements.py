@@ -12,7 +12,7 @@ import pytest
 from perffarm.agent.config import load_suite
 from perffarm.agent.runner import RunSettings, run_suite
 from perffarm.agent.store import LocalStore
-from perffarm.cli import main
+from perffarm.commands import main
 from perffarm.model import run_json_schema
 
 

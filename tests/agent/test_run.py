@@ -26,7 +26,7 @@ EXAMPLES = Path(__file__).parents[2] / "examples"
 
 def perffarm(*args: str, store: Path, check: bool = False, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "perffarm.cli", *args],
+        [sys.executable, "-m", "perffarm.commands", *args],
         env=_env(store),
         capture_output=True,
         text=True,
@@ -143,7 +143,7 @@ def test_a_measurement_that_raises_gives_a_failed_run_after_teardown(tmp_path, s
 def test_ctrl_c_stops_tears_down_and_saves_an_interrupted_run(tmp_path, store_path):
     suite = fragile_suite(tmp_path, steps=200, step_seconds=0.05)
     process = subprocess.Popen(
-        [sys.executable, "-m", "perffarm.cli", "run", str(suite)],
+        [sys.executable, "-m", "perffarm.commands", "run", str(suite)],
         env=_env(store_path),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -169,7 +169,7 @@ def test_kill_9_mid_run_leaves_a_readable_store_without_a_broken_run(tmp_path, s
     perffarm("run", str(fragile_suite(tmp_path)), store=store_path, check=True)
     suite = fragile_suite(tmp_path, steps=500, step_seconds=0.02)
     process = subprocess.Popen(
-        [sys.executable, "-m", "perffarm.cli", "run", str(suite)],
+        [sys.executable, "-m", "perffarm.commands", "run", str(suite)],
         env=_env(store_path),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

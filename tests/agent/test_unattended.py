@@ -22,20 +22,10 @@ from perffarm.agent.unattended import configure_logging, parse_every, set_secret
 from perffarm.agent.upload import Credentials, save_credentials
 from tests.agent.test_farm_run import git
 
-# Until `perffarm agent` is registered in perffarm/cli.py, the subprocesses register it.
-_MAIN = (
-    "import sys\n"
-    "from perffarm import cli\n"
-    "from perffarm.agent import agent_cli\n"
-    "if not any(c.name == 'agent' for c in cli.app.registered_commands):\n"
-    "    agent_cli.register(cli.app)\n"
-    "sys.exit(cli.main(sys.argv[1:]))\n"
-)
-
 
 def perffarm(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", _MAIN, *args],
+        [sys.executable, "-m", "perffarm.commands", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -45,7 +35,7 @@ def perffarm(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess
 
 def start_perffarm(*args: str, env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-c", _MAIN, *args],
+        [sys.executable, "-m", "perffarm.commands", *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -237,7 +227,7 @@ def test_sigterm_during_the_sleep_stops_at_once(farm):
 
 def test_new_runs_are_uploaded_and_the_suite_branches_used_when_the_server_has_none(farm, tmp_path):
     pytest.importorskip("fastapi")
-    from perffarm.cli import main
+    from perffarm.commands import main
     from tests.server.support import ADMIN, ServerProcess
 
     creds = tmp_path / "creds"

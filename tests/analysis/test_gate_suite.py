@@ -15,7 +15,7 @@ import pytest
 from perffarm.agent.store import LocalStore
 from perffarm.analysis.compare import Override
 from perffarm.analysis.config import AnalysisConfig, AnalysisConfigError, load_analysis
-from perffarm.cli import main
+from perffarm.commands import main
 from perffarm.model import Direction, Environment, Result, RunDocument, Source
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from perffarm.cli import main
+from perffarm.commands import main
 from tests.auth.conftest import PASSWORD
 from tests.server.support import ADMIN, ServerProcess
 
@@ -30,10 +30,6 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-CLI = (
-    "import sys; from perffarm import cli; from perffarm.agent import login_cli; "
-    "login_cli.register(cli.app); sys.exit(cli.main(sys.argv[1:]))"
-)
 
 
 def _need_browser() -> None:
@@ -46,7 +42,11 @@ def _need_browser() -> None:
 
 def _cli(*args: str, **kw) -> subprocess.CompletedProcess:  # type: ignore[no-untyped-def]
     return subprocess.run(
-        [sys.executable, "-c", CLI, *args], capture_output=True, text=True, timeout=60, **kw
+        [sys.executable, "-m", "perffarm.commands", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        **kw,
     )
 
 
@@ -61,7 +61,7 @@ def test_login_approved_in_chromium_then_whoami_token_logout(tmp_path: Path) -> 
         [
             sys.executable,
             "-m",
-            "perffarm.cli",
+            "perffarm.commands",
             "user",
             "add",
             "alice",
@@ -88,8 +88,8 @@ def test_login_approved_in_chromium_then_whoami_token_logout(tmp_path: Path) -> 
         login = subprocess.Popen(
             [
                 sys.executable,
-                "-c",
-                CLI,
+                "-m",
+                "perffarm.commands",
                 "login",
                 "--server",
                 server.url,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from perffarm.cli import main
+from perffarm.commands import main
 from perffarm.server.http import oauth
 from tests.auth.conftest import Farm, make_farm
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from perffarm.cli import main
+from perffarm.commands import main
 from tests.adapters.tools import DATA
 
 GO_SAMPLE = DATA / "go-bench" / "two-packages.txt"

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from perffarm.cli import main
+from perffarm.commands import main
 
 
 def test_sqlite_with_several_workers_is_refused(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -39,7 +39,7 @@ def test_without_the_server_extra_help_works_and_server_names_the_extra(tmp_path
     # Blocking the import of fastapi is what an agent-only install looks like.
     script = (
         "import sys; sys.modules['fastapi'] = None\n"
-        "from perffarm.cli import main\n"
+        "from perffarm.commands import main\n"
         "assert main(['--help']) == 0\n"
         "sys.exit(main(['server', '--database', sys.argv[1]]))\n"
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from perffarm.cli import main
+from perffarm.commands import main
 from tests.server.support import ADMIN, ServerProcess
 
 DATA = Path(__file__).parents[1] / "data" / "adapters"

@@ -25,7 +25,7 @@ from perffarm.agent.upload import (
     load_credentials,
     upload,
 )
-from perffarm.cli import main
+from perffarm.commands import main
 from perffarm.model.api import API_VERSION
 from tests.client.support import Answer, FaultServer
 from tests.server.support import ADMIN, ServerProcess, make_run

@@ -143,7 +143,7 @@ def test_bad_grpc_options_are_one_line_errors(
     tmp_path: Path, arguments: list[str], message: str
 ) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "perffarm.cli", "server", "--database", str(tmp_path / "f.db"),
+        [sys.executable, "-m", "perffarm.commands", "server", "--database", str(tmp_path / "f.db"),
          *arguments],
         capture_output=True, text=True, timeout=60, cwd=tmp_path,
     )  # fmt: skip

@@ -28,7 +28,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "perffarm.loadtest.cli", *args]
+    return [sys.executable, "-m", "perffarm.commands", "loadtest", *args]
 
 
 class LoadTestServer:

@@ -164,7 +164,7 @@ def test_perffarm_server_takes_the_results_location_option(tmp_path: Path, datab
     folder = tmp_path / "kept results"
     env = {k: v for k, v in os.environ.items() if k != "PERFFARM_LOADTEST_RESULTS"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "perffarm.cli", "server", "--address", f"127.0.0.1:{port}",
+        [sys.executable, "-m", "perffarm.commands", "server", "--address", f"127.0.0.1:{port}",
          "--database", database, "--admin-token", "adm", "--results-location", str(folder)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -185,7 +185,7 @@ def test_perffarm_server_takes_the_results_location_option(tmp_path: Path, datab
         process.terminate()
         process.wait(20)
     help_text = subprocess.run(
-        [sys.executable, "-m", "perffarm.cli", "server", "--help"],
+        [sys.executable, "-m", "perffarm.commands", "server", "--help"],
         capture_output=True, text=True, timeout=60, env=dict(os.environ, COLUMNS="200"),
     ).stdout  # fmt: skip
     assert "--results-location" in help_text and "~/peer-performance-tests" in help_text

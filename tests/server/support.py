@@ -113,7 +113,7 @@ class ServerProcess:
             [
                 sys.executable,
                 "-m",
-                "perffarm.cli",
+                "perffarm.commands",
                 "server",
                 "--address",
                 f"127.0.0.1:{self.port}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from perffarm.cli import main
+from perffarm.commands import main
 from perffarm.server.settings import database_url
 from perffarm.server.store import migrate
 from perffarm.server.store.engine import make_engine

@@ -1,20 +1,20 @@
 """`perffarm ingest`: read another tool's results into the local store; `perffarm formats`."""
 
-from __future__ import annotations
-
-import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
-from perffarm.adapters.base import Adapter, AdapterError, Parsed
-from perffarm.adapters.registry import AUTO, adapter_names, get_adapter, parse_path
-from perffarm.console import UsageError, UserError, console, print_json
-from perffarm.model import Result
+from perffarm.commands._shared import STORE_ENV
 
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from perffarm.adapters.base import Adapter, Parsed
+    from perffarm.model import Result
+
+# perffarm.adapters.registry.AUTO (tests/commands/test_startup.py checks they agree).
+AUTO = "auto"
 DEFAULT_PROJECT = "default"
 
 
@@ -31,7 +31,7 @@ def ingest_command(
     store: Path | None = typer.Option(
         None,
         "--store",
-        envvar="PERFFARM_STORE",
+        envvar=STORE_ENV,
         help="The local store (SQLite file). Default: the user's data directory.",
         show_default=False,
     ),
@@ -51,6 +51,12 @@ def ingest_command(
 
     Example: perffarm ingest .benchmarks/results.json --project api --tag nightly --upload
     """
+    from rich.markup import escape
+
+    from perffarm.adapters.base import AdapterError
+    from perffarm.adapters.registry import adapter_names, parse_path
+    from perffarm.console import UsageError, UserError, console, print_json
+
     if format_name != AUTO and format_name not in adapter_names():
         known = ", ".join(adapter_names())
         raise UsageError(f"unknown format {format_name!r}; use auto or one of: {known}")
@@ -81,7 +87,7 @@ def ingest_command(
         results = parsed.results
     report = None
     if upload and not dry_run:
-        from perffarm.agent.upload_cli import send_pending
+        from perffarm.commands.upload import send_pending
 
         report = send_pending(store, server)
     if as_json:
@@ -106,7 +112,14 @@ def formats_command(
 
     Example: perffarm formats --json
     """
-    rows = []
+    from rich.markup import escape
+    from rich.table import Table
+
+    from perffarm.adapters.base import AdapterError
+    from perffarm.adapters.registry import adapter_names, get_adapter
+    from perffarm.console import console, print_json
+
+    rows: list[dict[str, str | None]] = []
     for name in adapter_names():
         try:
             adapter = get_adapter(name)
@@ -121,21 +134,24 @@ def formats_command(
     table.add_column("reads", overflow="fold")
     for row in rows:
         # A plug-in's description is text, not markup: "[...]" must print as written.
-        table.add_row(row["name"], escape(row["description"]) or f"[red]{escape(row['error'])}[/]")
+        description = escape(row["description"] or "")
+        table.add_row(row["name"], description or f"[red]{escape(row['error'] or '')}[/]")
     console.print(table)
 
 
-def _median(result: Result) -> float | None:
+def _median(result: "Result") -> float | None:
+    """The summary's median, else the samples' (an adapter may leave the summary out)."""
+    import statistics
+
     if result.summary is not None and result.summary.median is not None:
         return result.summary.median
-    if not result.samples:
-        return None
-    ordered = sorted(result.samples)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    return statistics.median(result.samples) if result.samples else None
 
 
-def _results_table(results: list[Result], adapter: Adapter, path: Path) -> Table:
+def _results_table(results: "list[Result]", adapter: "Adapter", path: Path) -> "Table":
+    from rich.markup import escape
+    from rich.table import Table
+
     from perffarm.agent.display import format_params, format_value
 
     # Names come from the tool's output: "test_sort[10]" is text, not rich markup.
@@ -162,12 +178,14 @@ def _results_table(results: list[Result], adapter: Adapter, path: Path) -> Table
 
 def _summary_json(
     path: Path,
-    adapter: Adapter,
-    parsed: Parsed,
-    results: list[Result],
+    adapter: "Adapter",
+    parsed: "Parsed",
+    results: "list[Result]",
     run_id: str | None,
     dry_run: bool,
 ) -> dict[str, Any]:
+    import math
+
     def finite(value: float | None) -> float | None:
         return value if value is not None and math.isfinite(value) else None
 
@@ -192,9 +210,3 @@ def _summary_json(
             for result in results
         ],
     }
-
-
-def register(app: typer.Typer) -> None:
-    """Add this part's commands to the `perffarm` app."""
-    app.command("ingest")(ingest_command)
-    app.command("formats")(formats_command)

@@ -1,40 +1,35 @@
-"""`perffarm loadtest ...`: the results server, the reference relay, workers, a local test.
+"""`perffarm loadtest server|lighthouse|worker|local|summary`: distributed load tests.
 
-Runnable on its own as ``python -m perffarm.loadtest.cli`` (the worker processes of
-``--processes`` and ``loadtest local`` are started that way).
+The worker processes of ``--processes`` and of ``loadtest local`` are started as
+``python -m perffarm.commands loadtest ...`` (see CHILD_COMMAND).
 """
 
-from __future__ import annotations
-
-import os
-import secrets
-import signal
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import typer
 
-from perffarm.console import UsageError, UserError, console, err_console, print_json, require_extra
+from perffarm.commands._shared import group
 
-loadtest_app = typer.Typer(
-    name="loadtest",
-    help="Distributed load tests: simulated peers, a results server, a reference relay.\n\n"
+app = group(
+    "loadtest",
+    "Distributed load tests: simulated peers, a results server, a reference relay.\n\n"
     "Example: perffarm loadtest local --peers 50 --duration 30",
-    no_args_is_help=True,
 )
 
 DEFAULT_RESULTS = "~/peer-performance-tests"
+# How a load test starts its own children: this command group in a fresh interpreter.
+CHILD_COMMAND = (sys.executable, "-m", "perffarm.commands", "loadtest")
 
 
 def _need(extra: str, *modules: str) -> None:
+    from perffarm.console import require_extra
+
     for module in modules:
         require_extra(module, extra)
 
 
-@loadtest_app.command("server")
+@app.command("server")
 def server_command(
     port: int = typer.Option(9904, "--port", envvar="PORT", help="Port to listen on."),
     host: str = typer.Option("0.0.0.0", "--host", help="Address to listen on."),
@@ -76,9 +71,13 @@ def server_command(
     Example: PORT=9904 TEST_RESULTS_LOCATION=./tests perffarm loadtest server
     """
     _need("server", "fastapi", "uvicorn", "sqlalchemy")
+    import os
+    import secrets
+
     import uvicorn
 
-    from perffarm.server.cli import _check_port_free, _open_and_migrate
+    from perffarm.commands._serving import check_port_free, open_and_migrate
+    from perffarm.console import UsageError, UserError, console, err_console
     from perffarm.server.settings import COMPAT_AUTH_MODES, LoadTestSettings, Settings
     from perffarm.server.store.server_settings import ensure_admin_token
 
@@ -97,8 +96,8 @@ def server_command(
         )
         console.print(token)
     settings = Settings(database=database)
-    engine, _, _ = _open_and_migrate(database)
-    _check_port_free(host, port)
+    engine, _, _ = open_and_migrate(database)
+    check_port_free(host, port, flag="--port")
     ensure_admin_token(engine, None)
     engine.dispose()
     loadtest = LoadTestSettings(
@@ -121,7 +120,7 @@ def server_command(
     )
 
 
-@loadtest_app.command("lighthouse")
+@app.command("lighthouse")
 def lighthouse_command(
     port: int = typer.Option(9000, "--port", help="Port to listen on."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
@@ -133,6 +132,7 @@ def lighthouse_command(
     _need("loadtest", "websockets")
     import asyncio
 
+    from perffarm.console import UserError
     from perffarm.loadtest.lighthouse import serve
 
     try:
@@ -141,16 +141,7 @@ def lighthouse_command(
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
-def _worker_args(
-    server: str, test_id: str, duration: float, target: str, transport: str, routine: str
-) -> list[str]:
-    return [
-        "--server", server, "--test-id", test_id, "--duration", str(duration),
-        "--target", target, "--transport", transport, "--routine", routine,
-    ]  # fmt: skip
-
-
-@loadtest_app.command("worker")
+@app.command("worker")
 def worker_command(
     server: str = typer.Option(
         ..., "--server", envvar="RESULTS_SERVER_URL", help="Results server URL."
@@ -181,11 +172,18 @@ def worker_command(
     Example: perffarm loadtest worker --server http://127.0.0.1:9904 --test-id t1 --peers 500
     """
     _need("loadtest", "websockets")
+    import os
+
+    from perffarm.console import UserError, err_console
+    from perffarm.loadtest.local import worker_args
     from perffarm.loadtest.worker import WorkerConfig, WorkerError, run_worker
 
     base = name or f"{os.uname().nodename}-{os.getpid()}"
     if processes > 1:
-        args = _worker_args(server, test_id, duration, target, transport, routine)
+        import signal
+        import subprocess
+
+        args = worker_args(server, test_id, duration, target, transport, routine)
         children = []
         for index in range(processes):
             share = peers // processes + (1 if index < peers % processes else 0)
@@ -196,11 +194,7 @@ def worker_command(
                 extra += ["--token", token]
             if ack_log:
                 extra += ["--ack-log", f"{ack_log}.{index}"]
-            children.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "perffarm.loadtest.cli", "worker", *args, *extra]
-                )
-            )
+            children.append(subprocess.Popen([*CHILD_COMMAND, "worker", *args, *extra]))
 
         def forward(signum: int, _frame: object) -> None:
             for child in children:
@@ -231,123 +225,7 @@ def worker_command(
     err_console.print(f"worker {base}: {acknowledged} datapoints acknowledged")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_http(url: str, process: subprocess.Popen, what: str, timeout: float = 60) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise UserError(f"the {what} exited at start (code {process.returncode})")
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise UserError(f"the {what} did not start within {timeout:.0f} s")
-
-
-def _wait_port(port: int, process: subprocess.Popen, what: str, timeout: float = 30) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise UserError(f"the {what} exited at start (code {process.returncode})")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise UserError(f"the {what} did not start within {timeout:.0f} s")
-
-
-def _stop(process: subprocess.Popen | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def print_summary(summary: dict) -> None:
-    from rich.table import Table
-
-    table = Table(title="load test summary", show_lines=False)
-    for column in ("metric", "sum", "p50", "p95", "p99", "max"):
-        table.add_column(column, justify="left" if column == "metric" else "right")
-    shown = [m for m in summary["metrics"] if not m.endswith(("Total", "TotalBytes"))]
-    for metric in shown:
-        f = summary["metrics"][metric]
-        table.add_row(metric, *(f"{f[k]:g}" for k in ("sum", "p50", "p95", "p99", "max")))
-    console.print(table)
-    lat = summary["latency_ms"]
-    if lat["count"]:
-        console.print(
-            f"latency ms: p50 {lat['p50']}  p95 {lat['p95']}  p99 {lat['p99']}  max {lat['max']}"
-            f"  ({lat['count']} messages)"
-        )
-    for w in summary["workers"]:
-        lag = w["lag_ms"]
-        console.print(
-            f"worker {w['name']}: {w['status']}, {w['datapoints']} datapoints, {w['peers']} peers, "
-            f"tick lag p99 {lag['p99']} ms, CPU avg {w['cpu_percent_avg']}%"
-        )
-    if summary["missing_workers"]:
-        console.print(f"[bold red]missing workers:[/] {', '.join(summary['missing_workers'])}")
-    for t in summary["thresholds"]:
-        mark = "[green]pass[/]" if t["passed"] else "[bold red]FAIL[/]"
-        console.print(f"{mark} {t['metric']}: {t['expression']} (observed {t['observed']})")
-    if summary.get("aborted"):
-        a = summary["aborted"]
-        console.print(
-            f"[bold red]aborted during the run:[/] {a['threshold']} (observed {a['observed']})"
-        )
-    verdict = summary["verdict"]
-    console.print(
-        f"verdict: [bold]{verdict}[/] "
-        f"({summary['datapoints']} datapoints, {summary['peers']} peers)"
-    )
-
-
-def _watch(
-    workers: subprocess.Popen, url: str, test_id: str, timeout: float, abort_on_fail: bool
-) -> str | None:
-    """Wait for the workers; with ``abort_on_fail``, answer the first settled failure."""
-    import httpx
-
-    from perffarm.loadtest import thresholds as thr
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            workers.wait(timeout=5)
-            return None
-        except subprocess.TimeoutExpired:
-            pass
-        if not abort_on_fail:
-            continue
-        summary = httpx.get(f"{url}/api/v1/loadtests/{test_id}/summary", timeout=60).json()
-        for t in summary["thresholds"]:
-            outcome = thr.Outcome(
-                thr.parse(t["metric"], t["expression"]), t["observed"], t["passed"]
-            )
-            if thr.settled(outcome):
-                return f"{t['metric']}: {t['expression']} (observed {t['observed']})"
-    _stop(workers)
-    return None
-
-
-@loadtest_app.command("local")
+@app.command("local")
 def local_command(
     peers: int = typer.Option(50, "--peers", min=1, help="Peers in all."),
     duration: float = typer.Option(30, "--duration", min=1, help="Seconds the peers run."),
@@ -375,8 +253,9 @@ def local_command(
     """
     _need("loadtest", "websockets")
     _need("server", "fastapi", "uvicorn", "sqlalchemy")
-    import httpx
-
+    from perffarm.console import UsageError, UserError, print_json
+    from perffarm.loadtest.local import LocalTest, run_local_test
+    from perffarm.loadtest.report import print_summary
     from perffarm.loadtest.thresholds import ThresholdError, parse_option
 
     wanted: dict[str, list[str]] = {}
@@ -386,65 +265,15 @@ def local_command(
             wanted.setdefault(metric, []).append(expression)
     except ThresholdError as exc:
         raise UsageError(str(exc)) from None
-    token = secrets.token_urlsafe(16)
-    me = [sys.executable, "-m", "perffarm.loadtest.cli"]
-    server = lighthouse = workers = None
-    with tempfile.TemporaryDirectory(prefix="perffarm-loadtest-") as tmp:
-        folder = results or Path(tmp) / "results"
-        server_port, relay_port = _free_port(), _free_port()
-        url = f"http://127.0.0.1:{server_port}"
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        try:
-            server = subprocess.Popen(
-                [*me, "server", "--host", "127.0.0.1", "--port", str(server_port),
-                 "--results-location", str(folder), "--database", str(Path(tmp) / "lt.db"),
-                 "--token", token, "--stats-server-url", ""],
-                **quiet,
-            )  # fmt: skip
-            lighthouse = subprocess.Popen([*me, "lighthouse", "--port", str(relay_port)], **quiet)
-            _wait_http(f"{url}/status", server, "results server")
-            _wait_port(relay_port, lighthouse, "relay")
-            headers = {"X-Perffarm-Loadtest-Token": token}
-            created = httpx.post(
-                f"{url}/api/v1/loadtests",
-                json={"duration": duration, "peers": peers, "thresholds": wanted},
-                headers=headers,
-            )
-            created.raise_for_status()
-            test_id = created.json()["id"]
-            relay = f"ws://127.0.0.1:{relay_port}/"
-            args = _worker_args(url, test_id, duration, relay, "websocket", "default")
-            args += ["--peers", str(peers), "--processes", str(processes), "--token", token]
-            workers = subprocess.Popen(
-                [*me, "worker", *args, "--name", "local"], stdout=subprocess.DEVNULL
-            )
-            httpx.post(
-                f"{url}/api/v1/loadtests/{test_id}/start", headers=headers
-            ).raise_for_status()
-            err_console.print(f"test {test_id}: {peers} peers for {duration:g} s")
-            aborted = _watch(workers, url, test_id, duration + 120, abort_on_fail)
-            if aborted:
-                err_console.print(f"aborting: {aborted} failed during the run")
-                _stop(workers)
-            elif workers.returncode:
-                # The workers said why on stderr; a summary of nothing would only mislead.
-                raise UserError("the workers failed (see the message above); no summary")
-            finished = httpx.post(
-                f"{url}/api/v1/loadtests/{test_id}/finish", headers=headers, timeout=120
-            )
-            if finished.status_code == 409:
-                # Finished on the server already: an abortOnFail threshold failed.
-                kept = httpx.get(f"{url}/api/v1/loadtests/{test_id}/summary", timeout=120)
-                kept.raise_for_status()
-                summary = kept.json()
-            else:
-                finished.raise_for_status()
-                summary = finished.json()["summary"]
-        except httpx.HTTPError as exc:
-            raise UserError(f"the local results server failed: {exc}") from None
-        finally:
-            for process in (workers, lighthouse, server):
-                _stop(process)
+    test = LocalTest(
+        peers=peers,
+        duration=duration,
+        thresholds=wanted,
+        processes=processes,
+        results=results,
+        abort_on_fail=abort_on_fail,
+    )
+    test_id, summary = run_local_test(test, CHILD_COMMAND)
     if as_json:
         print_json({"id": test_id, **summary})
     else:
@@ -453,7 +282,7 @@ def local_command(
         raise UserError("thresholds failed", exit_code=1)
 
 
-@loadtest_app.command("summary")
+@app.command("summary")
 def summary_command(
     test_id: str = typer.Argument(..., help="The test's id."),
     server: str = typer.Option("http://127.0.0.1:9904", "--server", envvar="RESULTS_SERVER_URL"),
@@ -464,6 +293,9 @@ def summary_command(
     Example: perffarm loadtest summary 1732000000000-abcdef --server http://127.0.0.1:9904
     """
     import httpx
+
+    from perffarm.console import UserError, print_json
+    from perffarm.loadtest.report import print_summary
 
     try:
         answer = httpx.get(f"{server.rstrip('/')}/api/v1/loadtests/{test_id}/summary", timeout=60)
@@ -476,21 +308,3 @@ def summary_command(
         print_json(answer.json())
     else:
         print_summary(answer.json())
-
-
-def register(app: typer.Typer) -> None:
-    """Add `perffarm loadtest ...` to the `perffarm` app."""
-    app.add_typer(loadtest_app)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """The same error handling as `perffarm`, for ``python -m perffarm.loadtest.cli``."""
-    from perffarm import cli as root
-
-    if "loadtest" not in {g.name for g in root.app.registered_groups}:
-        register(root.app)
-    return root.main(["loadtest", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

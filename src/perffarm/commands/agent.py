@@ -1,18 +1,22 @@
-"""`perffarm agent`: the unattended agent (see agent/unattended.py)."""
+"""`perffarm agent`: the unattended agent (see perffarm/agent/unattended.py)."""
 
-from __future__ import annotations
-
-import logging
 from pathlib import Path
 
-import platformdirs
 import typer
 
-from perffarm.agent.store import STORE_ENV
-from perffarm.console import UsageError, UserError
+from perffarm.commands._shared import STORE_OPTION
+
+# What default_log_file() gives on Linux, for the help text: platformdirs costs ~15 ms to
+# import, too much for every `perffarm --help` (tests/commands/test_agent.py checks it).
+LOG_FILE_HELP = (
+    "The agent's log (rotated at 5 MiB, 5 kept). "
+    "Default: agent.log in the user's log directory (~/.local/state/perffarm/log on Linux)."
+)
 
 
 def default_log_file() -> Path:
+    import platformdirs
+
     return Path(platformdirs.user_log_dir("perffarm")) / "agent.log"
 
 
@@ -43,10 +47,7 @@ def agent_command(
         show_default=False,
     ),
     log_file: Path | None = typer.Option(
-        None,
-        "--log-file",
-        help=f"The agent's log (rotated at 5 MiB, 5 kept). Default: {default_log_file()}.",
-        show_default=False,
+        None, "--log-file", help=LOG_FILE_HELP, show_default=False
     ),
     quiet: bool = typer.Option(
         False,
@@ -57,13 +58,7 @@ def agent_command(
     no_probe: bool = typer.Option(
         False, "--no-probe", help="Skip the 1-second network round-trip probe before uploads."
     ),
-    store: Path | None = typer.Option(
-        None,
-        "--store",
-        envvar=STORE_ENV,
-        help=f"The local store (SQLite file). Default: the user's data directory; or {STORE_ENV}.",
-        show_default=False,
-    ),
+    store: Path | None = STORE_OPTION,
 ) -> None:
     """Benchmark every new commit of the tracked branches, unattended, and upload the runs.
 
@@ -74,9 +69,10 @@ def agent_command(
 
     Example: perffarm agent farm.yaml --every 1h --server http://perf.example.org:8080
     """
+    import logging
+
     from perffarm.agent.config import load_suite
     from perffarm.agent.lock import holding_machine_lock
-    from perffarm.agent.store import LocalStore, StoreError
     from perffarm.agent.unattended import (
         Agent,
         AgentOptions,
@@ -85,6 +81,8 @@ def agent_command(
         parse_every,
         state_path_for,
     )
+    from perffarm.commands._shared import open_store
+    from perffarm.console import UsageError
 
     try:
         interval = parse_every(every)
@@ -93,10 +91,7 @@ def agent_command(
     suites = [load_suite(path) for path in suite_files]
     if branch and not any(suite.config.build for suite in suites):
         raise UsageError("--branch needs a suite with a `build:` section")
-    try:
-        local_store = LocalStore(store)
-    except StoreError as exc:
-        raise UserError(str(exc)) from None
+    local_store = open_store(store)
     with local_store, holding_machine_lock(local_store.path):
         log_path = log_file or default_log_file()
         try:
@@ -122,7 +117,3 @@ def agent_command(
             code = Agent(options, suites, local_store, state, logger).serve()
     if code:
         raise typer.Exit(code)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("agent")(agent_command)

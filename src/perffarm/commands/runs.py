@@ -1,63 +1,30 @@
-"""The agent's commands: run a suite, and look at, export and import stored runs."""
+"""`perffarm run`, `runs`, `show` and `system`: measure on this machine, look at stored runs.
 
-from __future__ import annotations
+Module level: typer and the shared options only; the agent, the model and rich are
+imported inside the commands (see perffarm/commands/__init__.py).
+"""
 
 import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from pydantic import ValidationError
-from rich.panel import Panel
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
 
-from perffarm.agent.display import (
-    format_value,
-    result_summary_json,
-    results_table,
-    status_style,
-)
-from perffarm.agent.store import STORE_ENV, LocalStore, StoreError
-from perffarm.console import (
-    UsageError,
-    UserError,
-    console,
-    err_console,
-    print_json,
-)
-from perffarm.model import SCHEMA_VERSION, MeasurementRecord, RunDocument, run_json_schema
+from perffarm.commands._shared import JSON_OPTION, STORE_OPTION, open_store
 
-STORE_OPTION = typer.Option(
-    None,
-    "--store",
-    envvar=STORE_ENV,
-    help=f"The local store (SQLite file). Default: the user's data directory; or {STORE_ENV}.",
-    show_default=False,
-)
-JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON instead.")
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
-
-def open_store(path: Path | None) -> LocalStore:
-    try:
-        return LocalStore(path)
-    except StoreError as exc:
-        raise UserError(str(exc)) from None
+    from perffarm.agent.store import LocalStore
+    from perffarm.model import MeasurementRecord, RunDocument
 
 
 class _TerminalReporter:
     """A progress bar per measurement on stderr, so --json output on stdout stays clean."""
 
-    def __init__(self, progress: Progress | None) -> None:
+    def __init__(self, progress: "Progress | None") -> None:
         self._progress = progress
         self._task: Any = None
 
@@ -70,7 +37,7 @@ class _TerminalReporter:
         if self._progress is not None and self._task is not None:
             self._progress.update(self._task, total=total, completed=done)
 
-    def measurement_finished(self, record: MeasurementRecord) -> None:
+    def measurement_finished(self, record: "MeasurementRecord") -> None:
         if self._progress is None or self._task is None:
             return
         task = self._progress.tasks[self._task]
@@ -110,9 +77,20 @@ def run_command(
 
     Example: perffarm run examples/suite.yaml --tag "after index change" --repeat 10
     """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     from perffarm.agent.config import load_suite
+    from perffarm.agent.display import result_summary_json
     from perffarm.agent.lock import holding_machine_lock
     from perffarm.agent.runner import RunSettings, plan_builds, run_suite
+    from perffarm.console import err_console, print_json
 
     suite = load_suite(suite_file)
     local_store = open_store(store)
@@ -148,7 +126,10 @@ def run_command(
         raise typer.Exit(1)
 
 
-def _print_run_outcome(run: RunDocument, store_path: Path) -> None:
+def _print_run_outcome(run: "RunDocument", store_path: Path) -> None:
+    from perffarm.agent.display import results_table, status_style
+    from perffarm.console import console
+
     console.print(results_table(run.results, title=f"{run.project} — {len(run.results)} results"))
     unstable = [r for r in run.results if r.summary and r.summary.warnings]
     if unstable:
@@ -176,6 +157,11 @@ def runs_command(
 
     Example: perffarm runs --limit 5
     """
+    from rich.table import Table
+
+    from perffarm.agent.display import status_style
+    from perffarm.console import console, print_json
+
     with open_store(store) as local_store:
         rows = local_store.list_runs(limit=limit, project=project)
         uploads = {row.id: local_store.uploaded_to(row.id) for row in rows}
@@ -243,8 +229,10 @@ def show_command(
 
     Example: perffarm show 3f2a9c1e
     """
+    from perffarm.model import RunDocument
+
     with open_store(store) as local_store:
-        full_id = _resolve(local_store, run_id)
+        full_id = resolve_run(local_store, run_id)
         if as_json:
             sys.stdout.write(
                 RunDocument.from_json(local_store.load_json(full_id)).to_json(indent=2)
@@ -255,7 +243,24 @@ def show_command(
     _print_run(run, samples=samples)
 
 
-def _print_run(run: RunDocument, *, samples: bool) -> None:
+def resolve_run(store: "LocalStore", run_id: str) -> str:
+    """The full id of a stored run; an unknown or ambiguous prefix is a user error."""
+    from perffarm.agent.store import StoreError
+    from perffarm.console import UserError
+
+    try:
+        return store.resolve_id(run_id)
+    except StoreError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _print_run(run: "RunDocument", *, samples: bool) -> None:
+    from rich.panel import Panel
+    from rich.table import Table
+
+    from perffarm.agent.display import format_value, results_table, status_style
+    from perffarm.console import console
+
     header = Table.grid(padding=(0, 2))
     header.add_column(style="bold")
     header.add_column()
@@ -315,8 +320,8 @@ def _print_run(run: RunDocument, *, samples: bool) -> None:
     console.print(results_table(run.results, title="results"))
     for result in run.results:
         if samples:
-            values = ", ".join(format_value(v, result.unit) for v in result.samples)
-            console.print(f"  {result.benchmark} {result.metric}: {values}")
+            shown = ", ".join(format_value(v, result.unit) for v in result.samples)
+            console.print(f"  {result.benchmark} {result.metric}: {shown}")
         for warning in result.summary.warnings if result.summary else []:
             console.print(f"[yellow]warning:[/] {result.benchmark} {result.metric}: {warning}")
     for table_doc in run.tables:
@@ -332,23 +337,26 @@ def _print_run(run: RunDocument, *, samples: bool) -> None:
         attachments = Table(title="attachments", title_justify="left", header_style="bold")
         for column in ("name", "media type", "size", "sha256"):
             attachments.add_column(column)
-        for item in run.attachments:
+        for attachment in run.attachments:
             attachments.add_row(
-                item.name, item.media_type, format_value(item.size, "bytes"), item.sha256[:16]
+                attachment.name,
+                attachment.media_type,
+                format_value(attachment.size, "bytes"),
+                attachment.sha256[:16],
             )
         console.print(attachments)
     if run.series:
         series = Table(title="series", title_justify="left", header_style="bold")
         for column in ("name", "points", "min", "mean", "max"):
             series.add_column(column)
-        for item in run.series:
-            values = item.values or [0.0]
+        for line in run.series:
+            points = line.values or [0.0]
             series.add_row(
-                item.name,
-                str(len(item.values)),
-                format_value(min(values), item.unit),
-                format_value(sum(values) / len(values), item.unit),
-                format_value(max(values), item.unit),
+                line.name,
+                str(len(line.values)),
+                format_value(min(points), line.unit),
+                format_value(sum(points) / len(points), line.unit),
+                format_value(max(points), line.unit),
             )
         console.print(series)
 
@@ -364,92 +372,6 @@ def _compact(values: dict[str, Any]) -> str:
     return "  ".join(parts)
 
 
-def export_command(
-    run_id: str = typer.Argument(..., help="A run id or a unique prefix.", show_default=False),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file."),
-    store: Path | None = STORE_OPTION,
-) -> None:
-    """Print a stored run's document (JSON), the format `perffarm import` reads back.
-
-    Example: perffarm export 3f2a9c1e > run.json
-    """
-    with open_store(store) as local_store:
-        run = RunDocument.from_json(local_store.load_json(_resolve(local_store, run_id)))
-    text = run.to_json(indent=2) + "\n"
-    if output:
-        output.write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
-
-
-def import_command(
-    files: list[Path] = typer.Argument(
-        ..., help="Run documents (JSON) to import.", show_default=False
-    ),
-    replace: bool = typer.Option(
-        False, "--replace", help="Replace a stored run that has the same id but other content."
-    ),
-    store: Path | None = STORE_OPTION,
-    as_json: bool = JSON_OPTION,
-) -> None:
-    """Import run documents (from `perffarm export`) into the local store.
-
-    Example: perffarm import run.json
-    """
-    documents = [(path, read_run_document(path)) for path in files]  # all checked first
-    outcomes = []
-    with open_store(store) as local_store:
-        for path, run in documents:
-            run_id = str(run.id)
-            outcome = "imported"
-            if local_store.contains(run_id):
-                stored = RunDocument.from_json(local_store.load_json(run_id))
-                if stored.to_json() == run.to_json():
-                    outcome = "already stored"
-                elif not replace:
-                    raise UserError(
-                        f"{path}: a different run with the id {run_id} is already stored "
-                        "(use --replace to overwrite it)"
-                    )
-                else:
-                    outcome = "replaced"
-            if outcome != "already stored":
-                local_store.save(run)
-            outcomes.append({"file": str(path), "id": run_id, "outcome": outcome})
-    if as_json:
-        print_json(outcomes)
-    else:
-        for item in outcomes:
-            console.print(f"{item['file']}: {item['outcome']} run {item['id']}")
-
-
-def read_run_document(path: Path) -> RunDocument:
-    """Read and check one run document; errors name the file and the JSON path."""
-    try:
-        text = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        raw = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: not JSON: {exc}") from None
-    if isinstance(raw, dict) and raw.get("schema") not in (None, SCHEMA_VERSION):
-        raise UsageError(
-            f"{path}: schema {raw.get('schema')!r} is not {SCHEMA_VERSION!r}: "
-            "it was written by another perffarm version (upgrade perffarm to read it)"
-        )
-    try:
-        return RunDocument.model_validate_json(text)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = (
-            "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"])
-            or "(document)"
-        )
-        more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
-        raise UsageError(f"{path}: ${where}: {error['msg']}{more}") from None
-
-
 def system_command(
     as_json: bool = JSON_OPTION,
     directory: Path = typer.Option(
@@ -460,7 +382,10 @@ def system_command(
 
     Example: perffarm system --json
     """
+    from rich.table import Table
+
     from perffarm.agent.record import describe_machine
+    from perffarm.console import console, print_json
 
     environment = describe_machine(directory.resolve())
     if as_json:
@@ -480,32 +405,3 @@ def system_command(
         f"[bold]fingerprint[/] {environment.fingerprint} "
         f"(from {', '.join(environment.fingerprint_keys)})"
     )
-
-
-def schema_command(
-    document: str = typer.Argument("run", help="Which document: run.", show_default=True),
-) -> None:
-    """Print the JSON Schema of perffarm's documents.
-
-    Example: perffarm schema run > perffarm.run.schema.json
-    """
-    if document != "run":
-        raise UsageError(f"unknown document {document!r}: the schemas are: run")
-    print_json(run_json_schema())
-
-
-def _resolve(store: LocalStore, run_id: str) -> str:
-    try:
-        return store.resolve_id(run_id)
-    except StoreError as exc:
-        raise UserError(str(exc)) from None
-
-
-def register(app: typer.Typer) -> None:
-    app.command("run")(run_command)
-    app.command("runs")(runs_command)
-    app.command("show")(show_command)
-    app.command("export")(export_command)
-    app.command("import")(import_command)
-    app.command("system")(system_command)
-    app.command("schema")(schema_command)

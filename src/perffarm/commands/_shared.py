@@ -1,0 +1,96 @@
+"""What several command modules share: option definitions and small parsers of option text.
+
+Only typer and the standard library at module level: every command module imports this
+while `perffarm --help` is being built, so it must stay light.
+"""
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from typer.core import TyperGroup
+
+if TYPE_CHECKING:
+    from perffarm.agent.store import LocalStore
+
+
+class HelpGroup(TyperGroup):
+    """A command group whose --help lists each command with its whole first sentence.
+
+    Help is plain click help (perffarm.commands explains why); click would cut each
+    command's line at the terminal's width with "...", this wraps it instead.
+    """
+
+    def get_help_option(self, ctx: Any) -> Any:
+        # typer coerces every option whose value is not a bool through a pydantic
+        # TypeAdapter, and -h/--help has no default: None, when a subcommand runs, made
+        # `perffarm run --help` import pydantic (~60 ms) for the group's unused flag.
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.default = False
+        return option
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=500)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def group(name: str, help: str) -> typer.Typer:
+    """A command group (`perffarm machine ...`): plain help, and help without a subcommand."""
+    return typer.Typer(name=name, help=help, cls=HelpGroup, no_args_is_help=True)
+
+
+# The same name as perffarm.agent.store.STORE_ENV (tests/commands/test_startup.py checks):
+# importing the store here would import pydantic for every `perffarm --help`.
+STORE_ENV = "PERFFARM_STORE"
+
+STORE_OPTION = typer.Option(
+    None,
+    "--store",
+    envvar=STORE_ENV,
+    help=f"The local store (SQLite file). Default: the user's data directory; or {STORE_ENV}.",
+    show_default=False,
+)
+JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON instead.")
+
+CREDS_HELP = "Directory of credentials.json (or PERFFARM_CONFIG_DIR)."
+ADMIN_HELP = "The server's admin token (or PERFFARM_ADMIN_TOKEN)."
+DATABASE_HELP = "SQLite file path, or a postgresql://user@host/db URL."
+
+
+def open_store(path: Path | str | None, *, usage: bool = False) -> "LocalStore":
+    """The local store; a store that cannot be opened is a user error (exit 2 with usage)."""
+    from perffarm.agent.store import LocalStore, StoreError
+    from perffarm.console import UsageError, UserError
+
+    try:
+        return LocalStore(path)
+    except StoreError as exc:
+        raise (UsageError if usage else UserError)(str(exc)) from None
+
+
+_PERCENT = re.compile(r"^\s*([+-]?\d+(?:\.\d*)?|[+-]?\.\d+)\s*(%?)\s*$")
+
+
+def parse_fraction(text: str, option: str) -> float:
+    """``2%`` or ``0.02`` → 0.02. A bare number above 1 is refused as ambiguous."""
+    from perffarm.console import UsageError
+
+    match = _PERCENT.match(text)
+    if not match:
+        raise UsageError(f"{option} {text!r}: write a percentage like 2% (or a fraction, 0.02)")
+    number = float(match.group(1))
+    if match.group(2):
+        number /= 100
+    elif number > 1:
+        raise UsageError(f"{option} {text!r}: did you mean {text}%? Write 5% or 0.05")
+    if number < 0:
+        raise UsageError(f"{option} {text!r} cannot be negative")
+    return number

@@ -1,0 +1,126 @@
+"""`perffarm export`, `import` and `schema`: run documents as files."""
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from perffarm.commands._shared import JSON_OPTION, STORE_OPTION, open_store
+from perffarm.commands.runs import resolve_run
+
+if TYPE_CHECKING:
+    from perffarm.model import RunDocument
+
+
+def export_command(
+    run_id: str = typer.Argument(..., help="A run id or a unique prefix.", show_default=False),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file."),
+    store: Path | None = STORE_OPTION,
+) -> None:
+    """Print a stored run's document (JSON), the format `perffarm import` reads back.
+
+    Example: perffarm export 3f2a9c1e > run.json
+    """
+    from perffarm.model import RunDocument
+
+    with open_store(store) as local_store:
+        run = RunDocument.from_json(local_store.load_json(resolve_run(local_store, run_id)))
+    text = run.to_json(indent=2) + "\n"
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
+def import_command(
+    files: list[Path] = typer.Argument(
+        ..., help="Run documents (JSON) to import.", show_default=False
+    ),
+    replace: bool = typer.Option(
+        False, "--replace", help="Replace a stored run that has the same id but other content."
+    ),
+    store: Path | None = STORE_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Import run documents (from `perffarm export`) into the local store.
+
+    Example: perffarm import run.json
+    """
+    from perffarm.console import UserError, console, print_json
+    from perffarm.model import RunDocument
+
+    documents = [(path, read_run_document(path)) for path in files]  # all checked first
+    outcomes = []
+    with open_store(store) as local_store:
+        for path, run in documents:
+            run_id = str(run.id)
+            outcome = "imported"
+            if local_store.contains(run_id):
+                stored = RunDocument.from_json(local_store.load_json(run_id))
+                if stored.to_json() == run.to_json():
+                    outcome = "already stored"
+                elif not replace:
+                    raise UserError(
+                        f"{path}: a different run with the id {run_id} is already stored "
+                        "(use --replace to overwrite it)"
+                    )
+                else:
+                    outcome = "replaced"
+            if outcome != "already stored":
+                local_store.save(run)
+            outcomes.append({"file": str(path), "id": run_id, "outcome": outcome})
+    if as_json:
+        print_json(outcomes)
+    else:
+        for item in outcomes:
+            console.print(f"{item['file']}: {item['outcome']} run {item['id']}")
+
+
+def read_run_document(path: Path) -> "RunDocument":
+    """Read and check one run document; errors name the file and the JSON path."""
+    import json
+
+    from pydantic import ValidationError
+
+    from perffarm.console import UsageError
+    from perffarm.model import SCHEMA_VERSION, RunDocument
+
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        raw = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: not JSON: {exc}") from None
+    if isinstance(raw, dict) and raw.get("schema") not in (None, SCHEMA_VERSION):
+        raise UsageError(
+            f"{path}: schema {raw.get('schema')!r} is not {SCHEMA_VERSION!r}: "
+            "it was written by another perffarm version (upgrade perffarm to read it)"
+        )
+    try:
+        return RunDocument.model_validate_json(text)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = (
+            "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"])
+            or "(document)"
+        )
+        more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+        raise UsageError(f"{path}: ${where}: {error['msg']}{more}") from None
+
+
+def schema_command(
+    document: str = typer.Argument("run", help="Which document: run.", show_default=True),
+) -> None:
+    """Print the JSON Schema of perffarm's documents.
+
+    Example: perffarm schema run > perffarm.run.schema.json
+    """
+    from perffarm.console import UsageError, print_json
+    from perffarm.model import run_json_schema
+
+    if document != "run":
+        raise UsageError(f"unknown document {document!r}: the schemas are: run")
+    print_json(run_json_schema())

@@ -73,3 +73,13 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert main(["--version"]) == 0
     assert capsys.readouterr().out == f"perffarm {__version__}\n"
+
+
+@pytest.mark.parametrize("path", [[], ["machine"], ["loadtest"]], ids=" ".join)
+def test_a_group_alone_prints_its_help_and_exits_2(
+    path: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(path) == 2
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"Usage: perffarm {' '.join(path)}".rstrip())
+    assert "Commands:" in captured.out and captured.err == ""

@@ -113,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         _report("aborted")
         return 130
     except typer.TyperException as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            # `perffarm` or `perffarm machine` alone: the help (its message) and exit code 2.
+            print(exc.format_message())
+            return EXIT_USAGE
         # Unknown flags and bad arguments (typer's click errors): one line and a pointer to --help.
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         _report(f"{message} (see `perffarm {_subcommand(argv)}--help`)")

@@ -2,7 +2,8 @@
 
 With ``--server``, the baseline of a run is chosen on the results server by the git history
 of the code measured (see docs/analysis.md): a branch is compared with its fork point, a
-commit of the ref's branch with its predecessors, a tag or a commit with the runs at it.
+commit of the ref's branch with its predecessors, a tag or a commit with the runs at it; the
+runs come through the one client of the API (perffarm.client: retries, version check).
 Errors are user errors (one line, exit code 2), as the command reports them.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from perffarm.agent.store import LocalStore
 from perffarm.console import UsageError, err_console
@@ -115,30 +115,20 @@ def server_baseline(
     runs: int,
 ) -> RunDocument:
     """The baseline run from the server; several runs are pooled into one document."""
-    import httpx
+    from perffarm.client import Client, ClientError
 
     plan = plan_baseline(repo, ref, contender, branch=branch, runs=runs)
-    base = server.rstrip("/")
     try:
-        with httpx.Client(base_url=base, timeout=30) as client:
-            answer = client.get("/api/v1/baseline", params=plan.params)
-            if answer.status_code != 200:
-                raise UsageError(f"{base} refused the baseline query: {_detail(answer)}")
-            found = answer.json()["runs"]
-            if not found:
-                print_where = plan.params.get("fingerprint") or plan.params.get("machine")
-                raise UsageError(
-                    f"{base} has no run of {contender.project!r} for {plan.description} on "
-                    f"{print_where}: run the suite there first"
-                )
-            documents = []
-            for item in found:
-                fetched = client.get(f"/api/v1/runs/{item['id']}")
-                if fetched.status_code != 200:
-                    raise UsageError(f"{base}: run {item['id']}: {_detail(fetched)}")
-                documents.append(RunDocument.model_validate_json(fetched.content))
-    except httpx.HTTPError as exc:
-        raise UsageError(f"cannot reach {base}: {exc}; check --server") from None
+        with Client(server) as client:
+            documents = client.baseline_runs(plan.params)
+    except ClientError as exc:
+        raise UsageError(str(exc)) from None
+    if not documents:
+        where = plan.params.get("fingerprint") or plan.params.get("machine")
+        raise UsageError(
+            f"{client.server} has no run of {contender.project!r} for {plan.description} on "
+            f"{where}: run the suite there first"
+        )
     err_console.print(
         f"baseline: {plan.description}: "
         + ", ".join(f"{d.id!s:.8} @{(d.source.commit or '')[:10]}" for d in documents)
@@ -147,10 +137,3 @@ def server_baseline(
     if len(documents) == 1:
         return first
     return first.model_copy(update={"results": [r for d in documents for r in d.results]})
-
-
-def _detail(answer: Any) -> str:
-    try:
-        return str(answer.json().get("detail") or answer.status_code)
-    except ValueError:
-        return f"HTTP {answer.status_code}"

@@ -9,10 +9,10 @@ Errors are user errors (one line, exit code 2), as the command reports them.
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from perffarm.agent.git import GitError, run_git
 from perffarm.agent.store import LocalStore
 from perffarm.console import UsageError, err_console
 from perffarm.model import RunDocument
@@ -29,14 +29,19 @@ def latest_run(store: LocalStore, project: str | None, besides: str | None) -> R
 
 
 def _git(repo: Path, *args: str) -> str | None:
-    """The output of a git command in ``repo``, or None when git says no."""
+    """The output of a git command in ``repo``, or None when git says no (a non-zero exit).
+
+    Through the one git runner (perffarm.agent.git: a timeout, never a prompt); git missing
+    or not finishing is a user error of its own.
+    """
     try:
-        done = subprocess.run(
-            ["git", "-C", str(repo), *args], capture_output=True, text=True, check=False
-        )
-    except FileNotFoundError:
-        raise UsageError("--against REF with --server needs git on the PATH") from None
-    return done.stdout.strip() if done.returncode == 0 else None
+        return run_git("-C", str(repo), *args).strip()
+    except GitError as exc:
+        if exc.missing:
+            raise UsageError("--against REF with --server needs git on the PATH") from None
+        if exc.returncode is None:
+            raise UsageError(str(exc)) from None
+        return None
 
 
 def _ref_branch(repo: Path, ref: str) -> str | None:

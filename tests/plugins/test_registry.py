@@ -187,7 +187,7 @@ def test_loads_are_cached_and_the_registry_follows_sys_path(
 
 def run_perffarm(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "perffarm.cli", *args],
+        [sys.executable, "-m", "perffarm.commands", *args],
         env={**subprocess_env(BROKEN), "PERFFARM_STORE": str(cwd / "store.db")},
         cwd=cwd,
         capture_output=True,

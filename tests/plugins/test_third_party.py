@@ -77,7 +77,7 @@ def test_perffarm_run_measures_with_the_third_party_measurement_type(tmp_path: P
         "  - name: hash\n    type: checksum\n    megabytes: 1\n"
     )
     done = subprocess.run(
-        [sys.executable, "-m", "perffarm.cli", "run", str(suite), "--json"],
+        [sys.executable, "-m", "perffarm.commands", "run", str(suite), "--json"],
         env={**subprocess_env(THIRD_PARTY), "PERFFARM_STORE": str(tmp_path / "store.db")},
         capture_output=True,
         text=True,
@@ -126,7 +126,7 @@ def test_the_third_party_adapter_is_detected_and_listed(capsys: pytest.CaptureFi
         ("send", [10500.0]), ("receive", [9800.5]),
     ]  # fmt: skip
     assert "queuebench" in adapter_names()
-    from perffarm.cli import main
+    from perffarm.commands import main
 
     assert main(["formats", "--json"]) == 0
     rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}

@@ -143,7 +143,7 @@ def create_app(settings: Settings, *, migrate_database: bool = True) -> FastAPI:
     app.include_router(loadtests.metrics_router)
     app.include_router(oauth.router)
     app.include_router(signin.router)
-    web.install(app)
+    app.include_router(web.router())
     return app
 
 

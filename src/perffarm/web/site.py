@@ -87,6 +87,7 @@ class Site:
     def __init__(self) -> None:
         self.pages = APIRouter(include_in_schema=False)
         self.twins = APIRouter(prefix="/views", tags=["dashboard"])
+        self.declared: list[Page[Any, Any, Any]] = []
 
     def add(self, page: Page[S, A, D]) -> Page[S, A, D]:
         """Route ``page`` (and its twin); returns it, so that a declaration reads
@@ -94,6 +95,7 @@ class Site:
         self._add_twin(page)
         if page.template is not None:
             self._add_page(page, page.template)
+        self.declared.append(page)
         return page
 
     def _add_twin(self, page: Page[S, A, D]) -> None:

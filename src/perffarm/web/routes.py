@@ -40,11 +40,11 @@ site = Site()
 
 HOME = site.add(
     Page(
-        "/home",
-        "home",
-        params.reader,
-        params.nothing,
-        home.home,
+        path="/home",
+        name="home",
+        source=params.reader,
+        params=params.nothing,
+        view=home.home,
         template="home.html",
         title="perffarm",
         page_path="/",
@@ -92,11 +92,11 @@ def _run_context(_request: Request, run_id: str, view: dict[str, Any]) -> dict[s
 
 RUN = site.add(
     Page(
-        "/runs/{run_id}",
-        "run",
-        params.reader,
-        params.run_id,
-        runs.run,
+        path="/runs/{run_id}",
+        name="run",
+        source=params.reader,
+        params=params.run_id,
+        view=runs.run,
         template="run.html",
         title=lambda run_id, view: f"Run {run_id[:8]} · {view['document']['project']}",
         context=_run_context,
@@ -194,22 +194,40 @@ def timeline_page(
 
 
 TIMELINE = site.add(
-    Page("/timeline", "timeline", params.reader, params.timeline_data, timeline.data)
+    Page(
+        path="/timeline",
+        name="timeline",
+        source=params.reader,
+        params=params.timeline_data,
+        view=timeline.data,
+    )
 )
 CHANGEPOINTS = site.add(
     Page(
-        "/timeline/changepoints",
-        "timeline_changepoints",
-        params.reader,
-        params.timeline_lines,
-        timeline.changepoint_lines,
+        path="/timeline/changepoints",
+        name="timeline_changepoints",
+        source=params.reader,
+        params=params.timeline_lines,
+        view=timeline.changepoint_lines,
     )
 )
 RESULT = site.add(
-    Page("/results/{result_id}", "result", params.reader, params.result_id, timeline.result)
+    Page(
+        path="/results/{result_id}",
+        name="result",
+        source=params.reader,
+        params=params.result_id,
+        view=timeline.result,
+    )
 )
 SERIES_KEYS = site.add(
-    Page("/series-keys", "series_keys", params.database, params.project, timeline.series_choices)
+    Page(
+        path="/series-keys",
+        name="series_keys",
+        source=params.database,
+        params=params.project,
+        view=timeline.series_choices,
+    )
 )
 
 # -- compare ----------------------------------------------------------------------------------
@@ -268,11 +286,11 @@ def _compare_context(
 
 COMPARE = site.add(
     Page(
-        "/compare",
-        "compare",
-        params.reader,
-        params.compare,
-        compare.comparison,
+        path="/compare",
+        name="compare",
+        source=params.reader,
+        params=params.compare,
+        view=compare.comparison,
         template="compare.html",
         title="Compare",
         context=_compare_context,
@@ -285,22 +303,22 @@ COMPARE = site.add(
 
 MACHINES = site.add(
     Page(
-        "/machines",
-        "machines",
-        params.reader,
-        params.nothing,
-        machines.machines,
+        path="/machines",
+        name="machines",
+        source=params.reader,
+        params=params.nothing,
+        view=machines.machines,
         template="machines.html",
         title="Machines",
     )
 )
 MACHINE = site.add(
     Page(
-        "/machines/{name}",
-        "machine",
-        params.reader,
-        params.machine_name,
-        machines.machine,
+        path="/machines/{name}",
+        name="machine",
+        source=params.reader,
+        params=params.machine_name,
+        view=machines.machine,
         template="machine.html",
         title=lambda name, _: f"Machine {name}",
         missing=lambda name, _: f"There is no machine {name!r} (or it is not approved yet).",
@@ -311,11 +329,11 @@ MACHINE = site.add(
 
 PEOPLE = site.add(
     Page(
-        "/people",
-        "people",
-        params.reader,
-        params.cursor,
-        people.people,
+        path="/people",
+        name="people",
+        source=params.reader,
+        params=params.cursor,
+        view=people.people,
         template="people.html",
         title="People",
         context=lambda _request, _cursor, view: {"owners": view["owners"], "view": view},
@@ -323,11 +341,11 @@ PEOPLE = site.add(
 )
 PERSON = site.add(
     Page(
-        "/people/{owner}",
-        "person",
-        params.reader,
-        params.person,
-        people.person,
+        path="/people/{owner}",
+        name="person",
+        source=params.reader,
+        params=params.person,
+        view=people.person,
         template="person.html",
         title=lambda q, _: f"{q.owner}'s results",
         context=lambda _request, _q, view: {"view": view},
@@ -338,11 +356,11 @@ PERSON = site.add(
 
 LOADTESTS = site.add(
     Page(
-        "/loadtests",
-        "loadtests",
-        params.loadtest_store,
-        params.nothing,
-        loadtests.loadtests,
+        path="/loadtests",
+        name="loadtests",
+        source=params.loadtest_store,
+        params=params.nothing,
+        view=loadtests.loadtests,
         template="loadtests.html",
         title="Load tests",
         missing=lambda _, __: "This server does not run load tests.",
@@ -350,11 +368,11 @@ LOADTESTS = site.add(
 )
 LOADTEST = site.add(
     Page(
-        "/loadtests/{test_id}",
-        "loadtest",
-        params.loadtest_store,
-        params.test_id,
-        loadtests.loadtest,
+        path="/loadtests/{test_id}",
+        name="loadtest",
+        source=params.loadtest_store,
+        params=params.test_id,
+        view=loadtests.loadtest,
         template="loadtest.html",
         title=lambda test_id, _: f"Load test {test_id}",
     )

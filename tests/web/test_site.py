@@ -24,15 +24,11 @@ FRUIT = {"apples": ["cox", "gala", "jonagold"], "pears": ["conference"]}
 CALLS: list[tuple[str, Any]] = []
 
 
-def shelves() -> dict[str, list[str]]:
+async def shelves() -> dict[str, list[str]]:
     return FRUIT
 
 
-def shelf_name(name: str) -> str:
-    return name
-
-
-def picked(name: str, first: int = Query(10, ge=1, le=100)) -> tuple[str, int]:
+async def picked(name: str, first: int = Query(10, ge=1, le=100)) -> tuple[str, int]:
     return name, first
 
 
@@ -52,7 +48,7 @@ def counts(store: dict[str, list[str]], _: None) -> bytes:
     return ("{" + ",".join(f'"{k}":{len(v)}' for k, v in sorted(store.items())) + "}").encode()
 
 
-def nothing() -> None:
+async def nothing() -> None:
     return None
 
 

@@ -1,6 +1,10 @@
 """What the dashboard's routes take from a request, as FastAPI dependencies: the source a
-view reads from (``reader``, ``loadtest_store``) and each page's parameters, parsed once
-for the page and its JSON twin alike."""
+view reads from (``reader``, ``database``, ``loadtest_store``) and each page's parameters,
+parsed once for the page and its JSON twin alike.
+
+They are ``async`` because they do no I/O: FastAPI runs them on the event loop, where a
+plain function would cost a trip to a worker thread each (the view itself runs in one).
+"""
 
 from __future__ import annotations
 
@@ -23,19 +27,19 @@ MAX_ID = 2**63 - 1
 # -- sources ----------------------------------------------------------------------------------
 
 
-def reader(
+async def reader(
     who: Principal = Depends(principal), conn: sa.Connection = Depends(connection)
 ) -> Reader:
     """The database, read as the caller (the visibility rule is theirs)."""
     return Reader(conn=conn, who=who)
 
 
-def database(conn: sa.Connection = Depends(connection)) -> sa.Connection:
+async def database(conn: sa.Connection = Depends(connection)) -> sa.Connection:
     """The database, for reads that follow no visibility rule."""
     return conn
 
 
-def loadtest_store(request: Request) -> LoadTests | None:
+async def loadtest_store(request: Request) -> LoadTests | None:
     """The load-test store, set up by the load-test part of the server when present."""
     store: LoadTests | None = getattr(request.app.state, "loadtests", None)
     return store
@@ -44,36 +48,36 @@ def loadtest_store(request: Request) -> LoadTests | None:
 # -- parameters -------------------------------------------------------------------------------
 
 
-def nothing() -> None:
+async def nothing() -> None:
     """A page with no parameter."""
     return None
 
 
-def run_id(run_id: str) -> str:
+async def run_id(run_id: str) -> str:
     return run_id
 
 
-def machine_name(name: str) -> str:
+async def machine_name(name: str) -> str:
     return name
 
 
-def test_id(test_id: str) -> str:
+async def test_id(test_id: str) -> str:
     return test_id
 
 
-def result_id(result_id: int = PathParam(ge=1, le=MAX_ID)) -> int:
+async def result_id(result_id: int = PathParam(ge=1, le=MAX_ID)) -> int:
     return result_id
 
 
-def project(project: str | None = None) -> str | None:
+async def project(project: str | None = None) -> str | None:
     return project
 
 
-def cursor(cursor: str | None = None) -> str | None:
+async def cursor(cursor: str | None = None) -> str | None:
     return cursor
 
 
-def person(owner: str, cursor: str | None = None) -> PersonQuery:
+async def person(owner: str, cursor: str | None = None) -> PersonQuery:
     return PersonQuery(owner=owner, cursor=cursor)
 
 
@@ -91,7 +95,7 @@ def check_x(x: str) -> str:
     return x
 
 
-def timeline_lines(
+async def timeline_lines(
     project: str,
     benchmark: str,
     metric: str,
@@ -112,7 +116,7 @@ def timeline_lines(
     )
 
 
-def timeline_data(
+async def timeline_data(
     project: str,
     benchmark: str,
     metric: str,
@@ -151,7 +155,7 @@ def timeline_data(
     return TimelineData(query=query, changepoints=changepoints)
 
 
-def compare_view(
+async def compare_view(
     q: str = Query("", description="Words the result's name must all contain."),
     verdict: str = Query("", description="faster, slower, no significant change or unknown"),
     sort: str = Query("", description="name, baseline, contender, ratio, verdict or p"),
@@ -162,7 +166,7 @@ def compare_view(
     return CompareView(q=q, verdict=verdict, sort=sort, dir=dir, page=page, per_page=per_page)
 
 
-def compare(
+async def compare(
     a: str | None = Query(None, description="Baseline run id."),
     b: str | None = Query(None, description="Contender run id."),
     a_commit: str | None = None,

@@ -19,7 +19,7 @@ are plain routes in ``routes.py``.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -46,10 +46,10 @@ class Page(Generic[S, A, D]):
     """Under ``/`` for the page and under ``/api/v1/views`` for its twin."""
     name: str
     """The routes are named ``{name}_page`` and ``{name}_twin``."""
-    source: Callable[..., S]
-    """A FastAPI dependency: what the view reads from."""
-    params: Callable[..., A]
-    """A FastAPI dependency: the page's path and query parameters, parsed."""
+    source: Callable[..., Awaitable[S]]
+    """An async FastAPI dependency (it does no I/O): what the view reads from."""
+    params: Callable[..., Awaitable[A]]
+    """An async FastAPI dependency (it does no I/O): the page's parameters, parsed."""
     view: Callable[[S, A], D]
     """The page's data; its docstring describes the twin in the OpenAPI document. The twin
     writes it as JSON, or as it is when it is JSON already (bytes)."""

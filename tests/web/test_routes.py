@@ -243,3 +243,13 @@ def test_compare_without_runs_is_a_form_on_the_page_and_a_422_on_the_twin(farm: 
     twin = farm.client.get(f"{API_PREFIX}/views/compare", params={"b": farm.runs[0]})
     assert twin.status_code == 422
     assert twin.json()["detail"] == "give a=RUN_ID, a_commit=SHA or a_branch=NAME"
+
+
+def test_static_files_are_served_and_nothing_beside_them(client: TestClient) -> None:
+    css = client.get("/static/app.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    assert client.head("/static/app.css").headers["content-length"] == str(len(css.content))
+    again = client.get("/static/app.css", headers={"If-None-Match": css.headers["etag"]})
+    assert again.status_code == 304
+    for outside in ("/static/%2e%2e/routes.py", "/static/..%2Froutes.py", "/static/nope.css"):
+        assert client.get(outside).status_code == 404, outside

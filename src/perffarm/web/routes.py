@@ -146,13 +146,13 @@ def timeline_page(
     x: str = "commit",
     commits: bool | None = None,
     chunk: int = Query(TIMELINE_CHUNK, ge=1, le=timeline.MAX_TIMELINE_POINTS),
-    read: Reader = Depends(params.reader),
+    conn: sa.Connection = Depends(params.database),
 ) -> HTMLResponse:
     """A frame: the chart's data comes from the twins, fetched by the browser, so the HTML
     answers at once whatever the size of the series. Without a series: the series to pick
     from (whose twin is ``/views/series-keys``)."""
     if not (project and benchmark and metric):
-        choices = timeline.series_choices(read.conn, project)
+        choices = timeline.series_choices(conn, project)
         return render(
             request, "timeline_pick.html", title="Timeline", project=project, choices=choices
         )

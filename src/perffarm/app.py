@@ -165,7 +165,7 @@ def create_app(settings: Settings, *, migrate_database: bool = True) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(oauth.router)
     app.include_router(signin.router)
-    web.install(app)
+    app.include_router(web.router())
     return app
 
 

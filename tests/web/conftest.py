@@ -1,17 +1,26 @@
-"""One real server with known runs and one headless Chromium for all dashboard tests."""
+"""One real server with known runs and one headless Chromium for the dashboard's browser
+tests, each on SQLite and on PostgreSQL; and the real app in-process (TestClient) for the
+tests of the pages and their twins that need no browser."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("fastapi")
 
-from tests.server.support import ServerProcess
+from fastapi.testclient import TestClient
+
+from perffarm.app import create_app
+from perffarm.server.settings import Settings
+from tests.conftest import POSTGRES_ADMIN_URL, _postgres_unavailable
+from tests.server.support import ADMIN, ServerProcess
 from tests.web.support import Farm, populate
 
 CHROMIUM = "/usr/bin/chromium"
@@ -27,6 +36,7 @@ CHROMIUM_ARGS = [
 ]
 REQUIRE_TOOLS = os.environ.get("PERFFARM_REQUIRE_TOOLS") == "1"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 def _missing(reason: str) -> None:
@@ -35,11 +45,52 @@ def _missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
-def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
+@contextmanager
+def scratch_database(kind: str, folder: Path) -> Iterator[str]:
+    """A new, empty database for a whole module or session (``postgres_url`` is one
+    test's): a SQLite file in ``folder``, or a PostgreSQL database dropped afterwards."""
+    if kind == "sqlite":
+        yield str(folder / "farm.db")
+        return
+    try:
+        import psycopg
+    except ImportError:
+        _postgres_unavailable("psycopg is not installed")
+    name = f"perffarm_test_{secrets.token_hex(6)}"
+    try:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        _postgres_unavailable(str(exc).strip().splitlines()[0])
+    try:
+        yield f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session", params=DATABASES)
+def farm(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Farm]:
     tmp = tmp_path_factory.mktemp("web-farm")
-    with ServerProcess(str(tmp / "farm.db"), tmp) as server:
+    with scratch_database(request.param, tmp) as database, ServerProcess(database, tmp) as server:
         yield populate(server.url)
+
+
+@pytest.fixture(params=DATABASES)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database for one test."""
+    with scratch_database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def client(database: str) -> Iterator[TestClient]:
+    """The real app on a fresh database, in this process."""
+    app = create_app(Settings(database=database, admin_token=ADMIN))
+    with TestClient(app) as test_client:
+        yield test_client
 
 
 # Module scope: a live sync Playwright keeps an event loop running in this thread, which

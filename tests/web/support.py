@@ -310,3 +310,9 @@ def shot(page: Any, folder: Path, name: str) -> None:
     page.screenshot(
         path=str(folder / name), clip={"x": 0, "y": 0, "width": size["width"], "height": height}
     )
+
+
+def no_horizontal_scroll(page: Any) -> None:
+    # Wide tables scroll inside their own box; the page itself must fit a phone.
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= page.viewport_size["width"] + 1, width

@@ -21,6 +21,7 @@ from perffarm.server.settings import database_url
 from perffarm.server.store import tokens, users
 from perffarm.server.store.engine import make_engine
 from tests.server.support import ServerProcess
+from tests.web.conftest import DATABASES, scratch_database
 from tests.web.support import DESKTOP, shot, timeline_runs, upload
 
 pytestmark = pytest.mark.browser
@@ -42,11 +43,12 @@ class Place:
     bob: dict[str, str]  # another user's token
 
 
-@pytest.fixture(scope="module")
-def place(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Place]:
+@pytest.fixture(scope="module", params=DATABASES)
+def place(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Place]:
     tmp = tmp_path_factory.mktemp("web-owner")
-    database = str(tmp / "farm.db")
-    with ServerProcess(database, tmp) as server:
+    with scratch_database(request.param, tmp) as database, ServerProcess(database, tmp) as server:
         engine = make_engine(database_url(database))
         with engine.connect() as conn:
             users.create(conn, "root", password=PASSWORD, is_admin=True)

@@ -3,13 +3,14 @@ twin (which answers), and logs no error in the browser."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 
-from tests.web.support import DESKTOP, PHONE, Farm, opened
+from tests.web.support import DESKTOP, PHONE, RELEASE_POINTS, TIMELINE_POINTS, Farm, opened
 
 pytestmark = pytest.mark.browser
 
@@ -73,3 +74,22 @@ def test_every_page_fits_is_keyboard_reachable_and_has_a_twin(
                 answer = httpx.get(farm.url + href)
                 assert answer.status_code == 200, (path, href)
                 assert answer.headers["content-type"].startswith("application/json")
+
+
+def test_every_page_has_a_json_twin_with_the_same_data(farm: Farm) -> None:
+    home = httpx.get(f"{farm.url}/api/v1/views/home").json()
+    assert [p["project"] for p in home["projects"]] == ["webshop"]
+    assert home["projects"][0]["runs"] == TIMELINE_POINTS + RELEASE_POINTS + 3
+    assert {m["name"] for m in home["machines"]} == {"lab-01", "lab-02"}
+    machines = httpx.get(f"{farm.url}/api/v1/views/machines").json()["machines"]
+    assert machines[0]["hardware"]["cpu"] == "AMD EPYC 7543"
+    machine = httpx.get(f"{farm.url}/api/v1/views/machines/lab-02").json()
+    assert machine["machine"]["fingerprint"] == "fp-lab-02" and len(machine["runs"]) == 3
+    run = httpx.get(f"{farm.url}/api/v1/views/runs/{farm.rich_run}").json()
+    assert run["owner"] == "bob"
+    assert all("content" not in a for a in run["document"]["attachments"])
+    bob = httpx.get(f"{farm.url}/api/v1/views/people/bob").json()
+    assert {r["benchmark"] for r in bob["results"]} >= {"search", "login"}
+    # Each page links its twin.
+    page = httpx.get(f"{farm.url}/machines/lab-02").text
+    assert re.search(r'href="/api/v1/views/machines/lab-02"', page)

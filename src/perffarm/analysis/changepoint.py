@@ -46,7 +46,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import special
 
 DEFAULT_WINDOW = 50
 DEFAULT_P_VALUE = 0.001
@@ -132,6 +131,8 @@ def _t_test_p(n1: int, m1: float, v1: float, n2: int, m2: float, v2: float) -> f
     make Welch's test see a certain step in noise; pooling lets the short side borrow the
     long side's (better) estimate of the noise.
     """
+    from scipy import special  # scipy costs 0.3-0.7 s to import: only when used
+
     df = n1 + n2 - 2
     if n1 < 1 or n2 < 1 or df < 1:
         return 1.0
@@ -413,6 +414,8 @@ SELECTION_FACTOR = 1.0
 
 
 def _describe(lo: int, c: int, hi: int, moments: _Moments) -> ChangePoint:
+    from scipy import special  # scipy costs 0.3-0.7 s to import: only when used
+
     n1, m1, v1 = moments.stats(lo, c)
     n2, m2, v2 = moments.stats(c, hi)
     p = _adjusted(_t_test_p(n1, m1, v1, n2, m2, v2), n1 + n2)

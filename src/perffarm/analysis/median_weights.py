@@ -14,7 +14,6 @@ import math
 from fractions import Fraction
 
 import numpy as np
-from scipy import special
 
 EXACT_WEIGHTS_LIMIT = 128
 
@@ -53,6 +52,8 @@ def _weights_in_floats(n: int, draws: int, rank: int) -> np.ndarray:
     the regularised incomplete beta function I_p(rank, draws - rank + 1). The weights are
     symmetric (w[i] = w[n - 1 - i]): the lower half is taken as differences of small
     probabilities, where they are accurate, and mirrored."""
+    from scipy import special  # scipy costs 0.3-0.7 s to import: only when used
+
     at_most = special.betainc(rank, draws - rank + 1, np.arange(n + 1) / n)
     weights = np.diff(at_most)
     half = (n + 1) // 2

@@ -12,7 +12,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import special
 
 from perffarm.analysis.selection import weighted_select
 
@@ -65,6 +64,8 @@ def mann_whitney_rows(
     pairwise count does (both are half-integers, exact in floats). Identical constant sides
     are simply no evidence.
     """
+    from scipy import special  # scipy costs 0.3-0.7 s to import: only when used
+
     rows, width = cont.shape[0], cont.shape[1] + base.shape[1]
     combined = np.concatenate((cont, base), axis=1)
     order = np.argsort(combined, axis=1)

@@ -12,7 +12,6 @@ from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 from perffarm.model import ConfidenceInterval, Summary
 
@@ -75,6 +74,8 @@ def summarize(samples: Sequence[float], *, confidence: float = CONFIDENCE) -> Su
 
     n, mean, median, stdev, min and max are ``basic_summary``'s.
     """
+    from scipy import stats as scipy_stats  # scipy costs 0.3-0.7 s to import: only when used
+
     values = np.asarray(samples, dtype=float).reshape(-1)
     basic = basic_summary(values.tolist())
     n = basic.n
@@ -113,6 +114,8 @@ def _median_interval(ordered: np.ndarray, confidence: float) -> ConfidenceInterv
     With few samples the exact coverage is above the nominal level; the interval then is
     simply the widest one the data can give (min to max), which is the honest answer.
     """
+    from scipy import stats as scipy_stats  # scipy costs 0.3-0.7 s to import: only when used
+
     n = ordered.size
     alpha = 1 - confidence
     # k is the smallest rank with P(B <= k - 1) < alpha/2; then [x(k), x(n-k+1)].

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import math
 
-from scipy import special
-
 from perffarm.analysis.verdict import (
     FEW_SAMPLES,
     UNSTABLE_CV,
@@ -27,6 +25,8 @@ def compare_summaries(
     alpha: float,
     notes: list[str],
 ) -> Comparison:
+    from scipy import special  # scipy costs 0.3-0.7 s to import: only when used
+
     assert base.mean is not None and base.stdev is not None
     assert cont.mean is not None and cont.stdev is not None
     for side, mean, stdev, n in (

@@ -17,11 +17,10 @@ import numpy as np
 
 from perffarm.loadtest import thresholds as thr
 from perffarm.loadtest.sketch import DDSketch
+from perffarm.model.loadtest import DEFAULT_MISSING_AFTER_MS
 
 STANDARD_PERCENTILES = (50.0, 95.0, 99.0)
 _NUMBER_TYPES = frozenset((int, float))
-#: A worker silent for this long before the end, without its final batch, is missing.
-DEFAULT_MISSING_AFTER_MS = 10_000
 
 
 @dataclass

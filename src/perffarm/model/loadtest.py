@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 TEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
 MAX_BATCH_DATAPOINTS = 100_000
+#: A worker silent for this long before the end, without its final batch, is missing.
+DEFAULT_MISSING_AFTER_MS = 10_000
 
 
 class _Payload(BaseModel):

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from perffarm.loadtest.summary import DEFAULT_MISSING_AFTER_MS
+from perffarm.model.loadtest import DEFAULT_MISSING_AFTER_MS
 
 DEFAULT_DATABASE = "./farm.db"
 DEFAULT_MAX_BODY = 32 * 1024 * 1024

@@ -32,6 +32,7 @@ from perffarm.server.core.paging import cursor_int, decode_cursor, page_of
 from perffarm.server.core.principal import Machine
 from perffarm.server.core.timeutil import now, to_db, utc
 from perffarm.server.store import tables as t
+from perffarm.server.store.machines import IDENTITY, machine_of
 from perffarm.server.store.transactions import writing
 from perffarm.server.store.visibility import visible
 
@@ -267,19 +268,13 @@ def machine_of_alert(
     """The machine whose change an alert reports; NotFound when the caller may not see it."""
     a, m = t.alerts, t.machines
     row = conn.execute(
-        sa.select(m.c.id, m.c.name, m.c.owner, m.c.approved, m.c.owner_user_id)
+        sa.select(*IDENTITY)
         .join(a, a.c.machine_id == m.c.id)
         .where(a.c.id == alert_id, visible(m, admin=admin, viewer=viewer))
     ).first()
     if row is None:
         raise NotFound(f"no alert {alert_id}")
-    return Machine(
-        id=row.id,
-        name=row.name,
-        owner=row.owner,
-        approved=bool(row.approved),
-        owner_user_id=row.owner_user_id,
-    )
+    return machine_of(row)
 
 
 def set_state(conn: sa.Connection, alert_id: int, state: str, *, by: str, note: str | None) -> None:
@@ -391,7 +386,7 @@ def break_target(
     """The point of ``run_id`` in series ``series_id``, or NotFound / Invalid saying why."""
     res, m = t.results, t.machines
     row = conn.execute(
-        sa.select(m.c.id, m.c.name, m.c.owner, m.c.approved, m.c.owner_user_id)
+        sa.select(*IDENTITY)
         .join(res, res.c.machine_id == m.c.id)
         .where(
             res.c.series_id == series_id,
@@ -405,14 +400,7 @@ def break_target(
         if exists is None:
             raise NotFound(f"no series {series_id}")
         raise Invalid(f"run_id: run {run_id} has no point in series {series_id}")
-    machine = Machine(
-        id=row.id,
-        name=row.name,
-        owner=row.owner,
-        approved=bool(row.approved),
-        owner_user_id=row.owner_user_id,
-    )
-    return BreakTarget(series_id, machine, run_id)
+    return BreakTarget(series_id, machine_of(row), run_id)
 
 
 def track_of_series(conn: sa.Connection, series_id: int) -> tuple[str, str, str, str, str]:

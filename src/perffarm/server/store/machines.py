@@ -22,7 +22,8 @@ from perffarm.server.store import tables as t
 from perffarm.server.store.transactions import writing
 from perffarm.server.store.visibility import visible
 
-_IDENTITY = (
+#: The columns of a machine's identity (``core.principal.Machine``).
+IDENTITY = (
     t.machines.c.id,
     t.machines.c.name,
     t.machines.c.owner,
@@ -31,7 +32,8 @@ _IDENTITY = (
 )
 
 
-def _machine(row: sa.Row) -> Machine:
+def machine_of(row: sa.Row) -> Machine:
+    """The identity of a machine from a row holding the ``IDENTITY`` columns."""
     return Machine(
         id=row.id,
         name=row.name,
@@ -85,24 +87,24 @@ SecretRefusal = Literal["unknown machine", "revoked", "wrong"]
 def authenticate(conn: sa.Connection, name: str, secret: str) -> Machine | SecretRefusal:
     """The machine when the secret is its own; otherwise why not."""
     row = conn.execute(
-        sa.select(*_IDENTITY, t.machines.c.secret_hash).where(t.machines.c.name == name)
+        sa.select(*IDENTITY, t.machines.c.secret_hash).where(t.machines.c.name == name)
     ).first()
     if row is None:
         return "unknown machine"
     if not same_hash(secret, row.secret_hash):
         return "revoked" if row.secret_hash.startswith(REVOKED_PREFIX) else "wrong"
-    return _machine(row)
+    return machine_of(row)
 
 
 def identity(conn: sa.Connection, name: str) -> Machine | None:
     """A machine's id, name, owner, approval and owning user (who may act for it)."""
-    row = conn.execute(sa.select(*_IDENTITY).where(t.machines.c.name == name)).first()
-    return _machine(row) if row is not None else None
+    row = conn.execute(sa.select(*IDENTITY).where(t.machines.c.name == name)).first()
+    return machine_of(row) if row is not None else None
 
 
 def identity_by_id(conn: sa.Connection, machine_id: int) -> Machine | None:
-    row = conn.execute(sa.select(*_IDENTITY).where(t.machines.c.id == machine_id)).first()
-    return _machine(row) if row is not None else None
+    row = conn.execute(sa.select(*IDENTITY).where(t.machines.c.id == machine_id)).first()
+    return machine_of(row) if row is not None else None
 
 
 def set_owner_user(conn: sa.Connection, name: str, user_id: int) -> None:

@@ -317,13 +317,13 @@ def test_k6_threshold_objects_are_checked_and_kept(client: TestClient) -> None:
     store: loadtests.LoadTests = client.app.state.loadtests
     row = store.row("k")
     # Within the delay nothing aborts; after it, the failing threshold does.
-    assert store.check_test("k", loadtest_batches.now_ms(), json.loads(row.definition)) is None
+    assert store.thresholds.check("k", loadtest_batches.now_ms(), json.loads(row.definition)) is None
     client.post(
         "/api/v1/loadtests/k/datapoints",
         json={**_batch("w", 1, 1), "datapoints": [{"peerId": "x", "metrics": {"sent": 500}}]},
         headers=AUTH,
     )
-    reason = store.check_test("k", row.started - 5000, json.loads(row.definition))
+    reason = store.thresholds.check("k", row.started - 5000, json.loads(row.definition))
     assert reason is not None and reason["metric"] == "sent" and reason["observed"] == 501
     _, summary = store.finish("k", aborted=reason)
     assert summary["verdict"] == "failed" and summary["aborted"]["metric"] == "sent"

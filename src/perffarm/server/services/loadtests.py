@@ -29,7 +29,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +39,14 @@ from sqlalchemy.engine import Engine
 
 from perffarm.gcpause import collector_paused
 from perffarm.loadtest import relays
-from perffarm.loadtest import thresholds as thr
 from perffarm.loadtest.relays import read_points
 from perffarm.loadtest.sketch import DDSketch
-from perffarm.loadtest.summary import MetricValues, WorkerReport, latency_figures, summarize
-from perffarm.loadtest.thresholds import ThresholdError, parse_all
+from perffarm.loadtest.summary import MetricValues, WorkerReport, summarize
+from perffarm.loadtest.thresholds import ThresholdError
 from perffarm.model.loadtest import MAX_BATCH_DATAPOINTS, BatchAck, LoadTestInfo
 from perffarm.server.core.errors import Conflict, NotFound, PerffarmError
 from perffarm.server.services.loadtest_batches import ParsedBatch, now_ms
+from perffarm.server.services.loadtest_thresholds import ThresholdWatch
 from perffarm.server.services.loadtest_writer import GroupWriter
 from perffarm.server.settings import LoadTestSettings
 from perffarm.server.store import loadtests as store
@@ -71,18 +70,6 @@ class TestState:
         self.finished = finished
 
 
-@dataclass
-class _Progress:
-    """A running test's figures so far, for its ``abortOnFail`` thresholds: each chunk and
-    batch is read once, however often the thresholds are checked."""
-
-    metrics: set[str]
-    values: MetricValues = field(default_factory=MetricValues)
-    latency: DDSketch = field(default_factory=DDSketch)
-    chunks: set[int] = field(default_factory=set)
-    batches: set[int] = field(default_factory=set)
-
-
 class LoadTests:
     """Every load-test read and write of one server process, on one engine."""
 
@@ -101,7 +88,7 @@ class LoadTests:
         #: Names this process's chunks of single datapoints: (test, "", incarnation, n).
         self.incarnation = uuid.uuid4().hex
         self._sequence = itertools.count()
-        self._progress: dict[str, _Progress] = {}
+        self.thresholds = ThresholdWatch(engine)
 
     # -- tests -------------------------------------------------------------------------
 
@@ -170,7 +157,7 @@ class LoadTests:
             summary["verdict"] = "failed"
         done = store.finish(self.engine, test_id, stamp, summary)
         self._states.pop(test_id, None)
-        self._progress.pop(test_id, None)
+        self.thresholds.forget(test_id)
         if not done:
             kept = self.found(test_id)
             assert kept.finished is not None
@@ -391,12 +378,11 @@ class LoadTests:
         """Check every running test's ``abortOnFail`` thresholds; finish (abort) the tests
         where one fails. Answers the aborted tests and why."""
         running = store.running(self.engine)
-        for gone in set(self._progress) - {r.id for r in running}:
-            del self._progress[gone]
+        self.thresholds.keep_only({r.id for r in running})
         aborted = []
         for test_id, started, definition in running:
             try:
-                reason = self.check_test(test_id, started, json.loads(definition))
+                reason = self.thresholds.check(test_id, started, json.loads(definition))
             except ThresholdError:
                 continue  # a test made through the original routes with a bad threshold
             if reason is not None:
@@ -404,46 +390,6 @@ class LoadTests:
                 log.warning("load test %s aborted: %s", test_id, reason["threshold"])
                 aborted.append((test_id, reason))
         return aborted
-
-    def check_test(self, test_id: str, started: int, definition: dict) -> dict | None:
-        """The first ``abortOnFail`` threshold failing on the data so far, or None."""
-        wanted = [t for t in parse_all(definition.get("thresholds") or {}) if t.abort_on_fail]
-        if not wanted:
-            return None
-        progress = self._progress.get(test_id)
-        if progress is None:
-            progress = self._progress[test_id] = _Progress({t.metric for t in wanted})
-        self._catch_up(test_id, progress)
-        now = now_ms()
-        extra = [t.percentile for t in wanted if t.percentile is not None]
-        figures = progress.values.aggregates(extra, names=progress.metrics)
-        latency = latency_figures(progress.latency, extra)
-        for t in wanted:
-            if now - started < t.delay_abort_eval * 1000:
-                continue
-            outcome = thr.evaluate(t, latency if t.metric == "latency" else figures.get(t.metric))
-            if outcome.observed is not None and not outcome.passed:
-                return {
-                    "threshold": f"{t.metric}: {t.expression}",
-                    "metric": t.metric,
-                    "expression": t.expression,
-                    "observed": outcome.observed,
-                    "at": now,
-                }
-        return None
-
-    def _catch_up(self, test_id: str, progress: _Progress) -> None:
-        with self.engine.connect() as conn:
-            new = sorted(set(store.chunk_ids(conn, test_id)) - progress.chunks)
-            for chunk_id, data in store.chunks_by_id(conn, new):
-                with collector_paused():
-                    progress.values.add_points(read_points(data), progress.metrics)
-                progress.chunks.add(chunk_id)
-            if "latency" in progress.metrics:
-                for batch_id, latency in store.latency_sketches(conn, test_id):
-                    if batch_id not in progress.batches:
-                        progress.latency.merge(DDSketch.from_dict(json.loads(latency)))
-                        progress.batches.add(batch_id)
 
 
 # -- ingest, for every transport ---------------------------------------------------------

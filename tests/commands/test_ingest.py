@@ -129,3 +129,19 @@ def test_names_with_brackets_print_as_written(
     assert main(["ingest", str(path), "--dry-run"]) == 0
     output = capsys.readouterr().out
     assert "test_sort[bold]" in output and "case=[red]x[/red]" in output
+
+
+def test_benchmark_names_an_input_of_one_benchmark(capsys: pytest.CaptureFixture[str]) -> None:
+    hyperfine = str(DATA / "hyperfine" / "parameters.json")
+    code = main(["ingest", hyperfine, "--benchmark", "gzip", "--dry-run", "--json"])
+    results = json.loads(capsys.readouterr().out)["results"]
+    assert code == 0 and {r["benchmark"] for r in results} == {"gzip"}
+    assert len(results) == 8
+
+
+def test_benchmark_refuses_an_input_of_several(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["ingest", str(GO_SAMPLE), "--benchmark", "one", "--dry-run"])
+    error = capsys.readouterr().err
+    assert code == 2
+    assert "--benchmark: the input holds" in error and "a new name fits one only" in error
+    assert main(["ingest", str(GO_SAMPLE), "--benchmark", " ", "--dry-run"]) == 2

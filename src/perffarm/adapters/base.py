@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from pydantic import ValidationError
+
 from perffarm.model import Attachment, Result, Series, Source, Table
 
 
@@ -54,6 +56,25 @@ class Parsed:
     # machine.json); kept as an environment section named after the adapter.
     environment: dict[str, Any] = field(default_factory=dict)
     source: Source | None = None
+
+    def named(self, benchmark: str) -> Parsed:
+        """The same results under another benchmark name: a tool that knows one benchmark
+        (pgbench, wrk, hyperfine of one command) names it after itself, where a suite names
+        the measurement; renamed, an ingested output lands in the suite's series."""
+        names = sorted({result.benchmark for result in self.results})
+        if len(names) > 1:
+            shown = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
+            raise AdapterError(
+                f"the input holds {len(names)} benchmarks ({shown}); a new name fits one only"
+            )
+        try:
+            self.results = [
+                Result.model_validate({**r.model_dump(), "benchmark": benchmark})
+                for r in self.results
+            ]
+        except ValidationError as exc:
+            raise AdapterError(f"benchmark {benchmark!r}: {exc.errors()[0]['msg']}") from None
+        return self
 
 
 class Adapter:

@@ -27,6 +27,12 @@ def ingest_command(
     ),
     project: str = typer.Option(DEFAULT_PROJECT, "--project", help="Project of the stored run."),
     tag: str | None = typer.Option(None, "--tag", help="Tag of the stored run (e.g. nightly)."),
+    benchmark: str | None = typer.Option(
+        None,
+        "--benchmark",
+        help="Name the benchmark (an input of one benchmark): a suite's measurement name "
+        "puts the results in that measurement's series.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON instead."),
     store: Path | None = typer.Option(
         None,
@@ -50,6 +56,8 @@ def ingest_command(
     """Read a benchmark tool's results and store them as a run of this machine.
 
     Example: perffarm ingest .benchmarks/results.json --project api --tag nightly --upload
+
+    Example: perffarm ingest pgbench.log --format pgbench --benchmark oltp
     """
     from rich.markup import escape
 
@@ -69,6 +77,13 @@ def ingest_command(
         raise UserError(str(exc)) from None
     if not parsed.results:
         raise UserError(f"{path}: the {adapter.name} input holds no results; nothing stored")
+    if benchmark is not None:
+        if not benchmark.strip():
+            raise UsageError("--benchmark must not be empty")
+        try:
+            parsed = parsed.named(benchmark)
+        except AdapterError as exc:
+            raise UsageError(f"--benchmark: {exc}") from None
     run_id = None
     if not dry_run:
         from perffarm.agent.record import record_ingested_run

@@ -317,7 +317,9 @@ def test_k6_threshold_objects_are_checked_and_kept(client: TestClient) -> None:
     store: loadtests.LoadTests = client.app.state.loadtests
     row = store.row("k")
     # Within the delay nothing aborts; after it, the failing threshold does.
-    assert store.thresholds.check("k", loadtest_batches.now_ms(), json.loads(row.definition)) is None
+    assert (
+        store.thresholds.check("k", loadtest_batches.now_ms(), json.loads(row.definition)) is None
+    )
     client.post(
         "/api/v1/loadtests/k/datapoints",
         json={**_batch("w", 1, 1), "datapoints": [{"peerId": "x", "metrics": {"sent": 500}}]},

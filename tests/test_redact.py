@@ -180,3 +180,55 @@ def test_the_module_is_a_leaf() -> None:
         for alias in node.names
     ]
     assert not [name for name in imported if name and name.startswith("perffarm")]
+
+
+@pytest.mark.parametrize(
+    ("line", "secret"),
+    [
+        ("GET /api/v1/runs?admin_token=s3cr3t-admin HTTP/1.1", "s3cr3t-admin"),
+        ("GET /x?secret=hush-hush-value HTTP/1.1", "hush-hush-value"),
+        ("PUT /api/v1/x/lab-01:" + "Q" * 43 + "/y HTTP/1.1", "Q" * 43),
+        ("X-Perffarm-Loadtest-Token: pflt_0123456789ab_" + "z" * 43, "z" * 43),
+    ],
+)
+def test_credentials_in_queries_and_paths_are_hidden(line: str, secret: str) -> None:
+    # Issue 16, case 5: these reached the access log in clear.
+    assert secret not in redact(line)
+
+
+def test_ids_and_hashes_stay_readable() -> None:
+    line = "run 3f2a9c1e-1111-2222-3333-444455556666 sha256 deadbeef at 12:30:05"
+    assert redact(line) == line
+
+
+def test_the_access_log_keeps_one_line_per_request(capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 16, case 5: uvicorn's access formatter reads ``record.args``; a filter that
+    dropped them made every request with a secret in its query a logging traceback."""
+    import io
+    import logging
+
+    from uvicorn.logging import AccessFormatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s'))
+    logger = logging.getLogger("perffarm.test.access")
+    logger.addHandler(handler)
+    logger.propagate = False
+    install(["perffarm.test.access"])
+    try:
+        for n in range(10):
+            logger.info(
+                '%s - "%s %s HTTP/%s" %d',
+                "127.0.0.1:5000",
+                "PUT",
+                f"/test/t/peer/p{n}/metrics?token=s3cr3t{n}",
+                "1.1",
+                200,
+            )
+    finally:
+        logger.removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 10, lines
+    assert all("token=[hidden]" in line and "s3cr3t" not in line for line in lines)
+    assert "Traceback" not in capsys.readouterr().err

@@ -26,7 +26,7 @@ HIDDEN_TOKEN = "[token]"
 _MARKERS = frozenset({HIDDEN_VALUE, HIDDEN, HIDDEN_TOKEN})
 
 _KEYS = (
-    "code|state|device_code|refresh_token|access_token|token|password|client_secret|"
+    "code|state|device_code|refresh_token|access_token|token|password|secret|"
     "code_verifier|csrf_token"
 )
 _JSON_KEYS = "password|secret|token|access_token|refresh_token"
@@ -34,8 +34,12 @@ _JSON_KEYS = "password|secret|token|access_token|refresh_token"
 # (pattern, group of the secret): the secret group is replaced, the rest kept. No \b before
 # a token or key: "xpft_…" or "mytoken=…" must not slip through for want of a word boundary.
 SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # perffarm tokens: pf + kind (t: API token, a: access, r: refresh) + id + secret.
-    (re.compile(r"(?P<secret>pf[tar]_[A-Za-z0-9]{12}_[A-Za-z0-9_-]+)"), HIDDEN_TOKEN),
+    # perffarm tokens: pf + kind (t: API token, a: access, r: refresh, lt: a load test's)
+    # + id + secret.
+    (re.compile(r"(?P<secret>pf(?:[tar]|lt)_[A-Za-z0-9]{12}_[A-Za-z0-9_-]+)"), HIDDEN_TOKEN),
+    # A machine credential NAME:SECRET anywhere, a URL path included (secrets are 256-bit,
+    # 43 URL-safe characters; nothing shorter is taken for one).
+    (re.compile(r"[A-Za-z0-9._-]:(?P<secret>[A-Za-z0-9_-]{40,})(?![A-Za-z0-9_-])"), HIDDEN),
     (re.compile(r"(?i)bearer\s+(?P<secret>[^\s\"',]+)"), HIDDEN),
     (re.compile(rf"(?i)(?:{_KEYS})=(?P<secret>[^&\s\"']+)"), HIDDEN),
     # A JSON string value, escaped quotes included.

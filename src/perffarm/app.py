@@ -44,6 +44,7 @@ from perffarm.server.services.notifiers import Notifiers
 from perffarm.server.settings import Settings
 from perffarm.server.store import migrate
 from perffarm.server.store.engine import make_engine
+from perffarm.server.store.ratelimits import DatabaseStorage
 from perffarm.server.store.server_settings import ensure_admin_token
 from perffarm.web import routes as web
 
@@ -137,7 +138,14 @@ def create_app(settings: Settings, *, migrate_database: bool = True) -> FastAPI:
     app.state.ingestor = ingestor
     app.state.detection = detection
     app.state.admin_hash = admin_hash
-    app.state.signin_limiter = RateLimiter(limit=10, window=60.0)
+    # Shared by every server process through the database, so more workers give an
+    # attacker no more attempts.
+    shared = DatabaseStorage(engine)
+    app.state.signin_limiter = RateLimiter(limit=10, window=60.0, storage=shared)
+    app.state.device_limiters = (
+        RateLimiter(10, 60.0, shared, what="sign-in requests from this address"),
+        RateLimiter(120, 60.0, shared, what="sign-in requests"),
+    )
     app.state.oidc_clients = _oidc_clients(settings)
     app.add_middleware(BodyMiddleware, max_body=settings.max_body)
     app.add_middleware(AuthMiddleware, private=settings.private)

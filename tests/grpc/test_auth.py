@@ -110,3 +110,20 @@ def test_malformed_run_documents(server: GrpcServerProcess) -> None:
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "perffarm.v1.SubmitRunRequest" in error.details()
     assert runs_of(server) == []
+
+
+def test_a_stranger_writes_to_no_load_test(server: GrpcServerProcess, database: str) -> None:
+    """Issue 16, case 2 over gRPC: an unapproved, anonymously registered machine and a user
+    who did not make the test are refused; nothing is stored."""
+    create_test(server)  # the admin's test
+    stranger = server.register("x-01", owner="nobody", approve=False)
+    error = refused(lambda: stream(server, [batch(0, 5)], bearer(stranger)))
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "not approved" in error.details()
+    dave = user_token(database, "dave", scope="upload")
+    error = refused(lambda: stream(server, [batch(0, 5)], bearer(dave)))
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "creator" in error.details()
+    assert datapoint_count(server) == 0
+    worker = server.register("w-01")  # approved machines run the workers
+    assert [ack.accepted for ack in stream(server, [batch(0, 5)], bearer(worker))] == [5]

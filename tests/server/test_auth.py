@@ -20,7 +20,15 @@ def test_generated_admin_token_is_shown_once_stored_hashed_and_works(database: s
     first_hash, token = ensure_admin_token(engine, None)
     second_hash, again = ensure_admin_token(engine, None)
     with engine.connect() as conn:
-        stored = conn.execute(sa.select(t.server_settings.c.value)).scalars().all()
+        stored = (
+            conn.execute(
+                sa.select(t.server_settings.c.value).where(
+                    t.server_settings.c.key == "admin_token_sha256"
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert token and again is None
     assert first_hash == second_hash == hash_secret(token) and stored == [first_hash]
 

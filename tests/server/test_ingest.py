@@ -226,7 +226,7 @@ def test_registration_names_are_unique_and_admin_only_mode_needs_the_token(datab
     with TestClient(app) as client:
         api = Api(client)
         refused = client.post("/api/v1/machines", json={"name": "x1", "owner": "o"})
-        assert refused.status_code == 403
+        assert refused.status_code == 401 and "admins only" in refused.json()["detail"]
         ok = client.post("/api/v1/machines", json={"name": "x1", "owner": "o"}, headers=api.admin)
         assert ok.status_code == 201 and len(ok.json()["secret"]) >= 43  # >= 256 bits
         twice = client.post(

@@ -15,7 +15,12 @@ app = group(
 @app.command("create")
 def token_create(
     scope: str = typer.Option("read", "--scope", help="read, upload or admin."),
-    expires: str = typer.Option("90d", "--expires", help="Lifetime: 90d, 12h, 2w, or never."),
+    expires: "str | None" = typer.Option(
+        None,
+        "--expires",
+        help="Lifetime: 90d, 12h, 2w, or never (default: 90 days, or until your sign-in "
+        "ends, when sooner: a token never outlives the credential that made it).",
+    ),
     name: str = typer.Option("", "--name", help="What the token is for."),
     server: str | None = typer.Option(None, "--server", "-s", help=SERVER_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the token record as JSON."),

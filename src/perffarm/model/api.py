@@ -245,6 +245,18 @@ def run_id_text(value: Any) -> str | None:
         return None
 
 
+class MachineGrant(_Payload):
+    """A user the machine's owner lets act on its alerts and series."""
+
+    user: str
+    granted_by: str
+    granted_at: datetime
+
+
+class GrantRequest(_Payload):
+    user: str = Field(min_length=1, max_length=100, description="The user to let act.")
+
+
 class SeriesKey(_Payload):
     """A series row: the id that breaks and alerts refer to, and its key."""
 

@@ -88,3 +88,10 @@ class LoadTestInfo(_Payload):
     thresholds: Thresholds = Field(default_factory=dict)
     datapoints: int = 0
     verdict: str | None = None
+
+
+class LoadTestToken(_Payload):
+    """A token for the workers of one load test, shown once."""
+
+    test_id: str
+    token: str = Field(description="Send it as X-Perffarm-Loadtest-Token; only its hash is kept.")

@@ -68,7 +68,12 @@ class TokenList(_Payload):
 
 class TokenRequest(_Payload):
     scope: str = Field("read", description="read, upload or admin (each includes the ones before)")
-    expires: str | None = Field("90d", description="e.g. 90d, 12h, 2w; null or 'never': no expiry")
+    expires: str | None = Field(
+        None,
+        description="e.g. 90d, 12h, 2w, or 'never'. Omitted: 90 days, or until the "
+        "credential that makes the token ends, when that is sooner. A token never outlives "
+        "the credential that made it.",
+    )
     name: str = Field("", max_length=200, description="What the token is for.")
 
 

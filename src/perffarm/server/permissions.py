@@ -8,6 +8,7 @@ either returns or raises ``Unauthorized`` (no usable credential: sign in, or sen
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from perffarm.server.core.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from perffarm.server.core.principal import Machine, Principal
@@ -111,15 +112,19 @@ def owns(principal: Principal, machine: Machine) -> bool:
     )
 
 
-def may_register_machine(
-    principal: Principal, *, registration: str, owner: str, owner_is_user: bool
-) -> None:
-    """``registration`` is the server's mode (``open`` or ``admin``); anonymous callers may
-    not register machines for a user of the server (they would claim the user's name)."""
-    if registration == "admin" and not principal.admin:
-        raise Forbidden(
-            "this server registers machines for admins only: ask an admin to register it"
-        )
+def may_register_machines(principal: Principal, *, registration: str) -> None:
+    """``registration`` is the server's mode: ``open`` (anybody) or ``admin``."""
+    if registration != "admin" or principal.admin:
+        return
+    message = "this server registers machines for admins only: ask an admin to register it"
+    if principal.anonymous:
+        raise _unauthorized(message)
+    raise Forbidden(message)
+
+
+def may_register_machine(principal: Principal, *, owner: str, owner_is_user: bool) -> None:
+    """Anonymous callers may not register machines for a user of the server (they would
+    claim the user's name)."""
     if principal.user is None and not principal.admin and owner_is_user:
         raise Forbidden(
             f"{owner!r} is a user of this server: sign in as them "
@@ -128,8 +133,9 @@ def may_register_machine(
 
 
 def may_manage_machine(principal: Principal, name: str, machine: Machine | None) -> Machine:
-    """Revoke or replace a machine's secret: its owner (with a token that may write) or an
-    admin. ``machine`` is the one named ``name`` as stored, or None."""
+    """Revoke or replace a machine's secret, grant users the right to act on it: its owner
+    (with a token that may write) or an admin. ``machine`` is the one named ``name`` as
+    stored, or None."""
     if principal.anonymous:
         raise _unauthorized(
             "this needs the machine's owner or an admin: sign in with `perffarm login`"
@@ -145,36 +151,39 @@ def may_manage_machine(principal: Principal, name: str, machine: Machine | None)
 
 
 def may_act_on_alerts(principal: Principal) -> None:
-    """Changing alerts and series needs credentials at all: asked before anything is looked
-    up, so an anonymous caller learns nothing about which alerts exist."""
+    """Changing alerts, series and machines needs credentials at all: asked before anything
+    is looked up (or a body read), so an anonymous caller learns nothing."""
     if principal.anonymous:
         raise _unauthorized(
-            "this needs the admin token or a machine's credentials (Authorization: Bearer ...)"
+            "this needs credentials: a signed-in user's token, a machine's credentials or "
+            "the admin token (Authorization: Bearer ...)"
         )
 
 
-def may_change_alert(principal: Principal, machine: Machine) -> None:
-    """Acknowledge an alert, mark it invalid or fixed, or new again."""
-    may_act_on_alerts(principal)
-    if principal.machine is not None and not principal.machine.approved:
-        raise Forbidden(f"machine {principal.machine.name!r} is not approved yet")
-
-
-def may_mark_break(principal: Principal, machine: Machine) -> None:
-    """Mark "a new normal starts here" in a machine's series."""
+def may_act_for_machine(principal: Principal, machine: Machine, *, granted: bool) -> None:
+    """Change the alerts of a machine, or mark a new normal in its series: its owner, the
+    users the owner lets act on it (``granted``: a grant of the machine to the calling
+    user), an admin; the machine itself (approved), and the approved machines of the same
+    owner, for the agents acting for that owner."""
     may_act_on_alerts(principal)
     if principal.admin:
         return
     if principal.user is not None:
-        allowed = principal.user.name == machine.owner
-    else:
-        assert principal.machine is not None
-        allowed = principal.machine.approved and principal.machine.owner == machine.owner
-    if not allowed:
-        raise Forbidden(
-            "only the admin or a machine of the same owner "
-            f"({machine.owner!r}) may mark a new normal in this series"
+        if owns(principal, machine) or granted:
+            return
+    elif principal.machine is not None:
+        caller = principal.machine
+        same_owner = caller.owner_user_id is not None and (
+            caller.owner_user_id == machine.owner_user_id
         )
+        if caller.approved and (caller.id == machine.id or same_owner):
+            return
+        if not caller.approved:
+            raise Forbidden(f"machine {caller.name!r} is not approved yet")
+    raise Forbidden(
+        f"only the owner of machine {machine.name!r}, the users they let act on it "
+        "(`perffarm machine grant`) and admins may change its alerts and series"
+    )
 
 
 def may_configure_alerts(principal: Principal) -> None:
@@ -185,32 +194,82 @@ def may_configure_alerts(principal: Principal) -> None:
 # -- tokens -------------------------------------------------------------------------------
 
 
-def may_create_token(principal: Principal, scopes: frozenset[str], scope_text: str) -> None:
-    """A token never grants more than the credential that made it."""
+def may_create_token(
+    principal: Principal,
+    scopes: frozenset[str],
+    scope_text: str,
+    *,
+    expires_at: datetime | None,
+    credential_ends: datetime | None,
+) -> None:
+    """A token never grants more, nor lasts longer, than the credential that made it:
+    ``credential_ends`` is when the caller's own credential ends (None: never)."""
     if not scopes <= principal.scopes:
         have = " ".join(s for s in ("read", "upload", "admin") if s in principal.scopes)
         raise Forbidden(
             f"you may not create a token with scope {scope_text!r}: "
             f"your credential has {have or 'no scopes'}"
         )
+    if credential_ends is not None and (expires_at is None or expires_at > credential_ends):
+        ends = credential_ends.strftime("%Y-%m-%d %H:%M UTC")
+        raise Forbidden(
+            f"your credential ends at {ends}: a token it makes may not outlive it (ask for an "
+            "expiry before then, or create the token with a longer-lived credential)"
+        )
 
 
 # -- load tests ---------------------------------------------------------------------------
 
 
-def may_write_loadtests(
+def may_create_loadtest(
     principal: Principal, *, token_given: bool, wording: Wording = HTTP
 ) -> None:
-    """``/api/v1/loadtests`` writes (and their gRPC stream): the load-test token, or
-    credentials that may write."""
+    """Create a load test: the server's load-test token, an approved machine, a user whose
+    token may write, or an admin."""
     if token_given:
         return
     if principal.anonymous:
         raise _unauthorized(
-            f"writing load tests needs the load-test token ({wording.loadtest_token}), the "
-            "admin token or a machine's credentials"
+            f"creating load tests needs the load-test token ({wording.loadtest_token}), a "
+            "signed-in user, an approved machine's credentials or the admin token"
         )
     may_change_anything(principal)
+    if principal.machine is not None and not principal.machine.approved:
+        raise Forbidden(f"machine {principal.machine.name!r} is not approved yet")
+
+
+def may_write_loadtest(
+    principal: Principal,
+    test_id: str,
+    *,
+    token_given: bool,
+    creator_user_id: int | None,
+    wording: Wording = HTTP,
+) -> None:
+    """Start, finish or send datapoints to a load test: the server's load-test token or one
+    minted for this test (``token_given``), an approved machine (a worker), the user who
+    made the test, or an admin."""
+    if token_given:
+        return
+    if principal.anonymous:
+        what = f"load test {test_id!r}" if test_id else "load tests"
+        raise _unauthorized(
+            f"writing to {what} needs a token for it ({wording.loadtest_token}), an approved "
+            "machine's credentials, its creator's sign-in or the admin token"
+        )
+    may_change_anything(principal)
+    if principal.admin:
+        return
+    if principal.machine is not None:
+        if principal.machine.approved:
+            return
+        raise Forbidden(f"machine {principal.machine.name!r} is not approved yet")
+    if principal.user is not None and principal.user.id == creator_user_id:
+        return
+    raise Forbidden(
+        f"only the creator of load test {test_id!r}, admins, approved machines and tokens "
+        f"made for the test (POST /api/v1/loadtests/{test_id}/tokens) may write to it"
+    )
 
 
 def may_write_compat_loadtests(mode: str, *, token_given: bool) -> None:

@@ -8,6 +8,7 @@ personal or device-flow token, or by web session cookie) or the built-in admin t
 from __future__ import annotations
 
 import hashlib
+import hmac
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -33,9 +34,12 @@ class Machine:
     owner_user_id: int | None = None
 
 
-def public_id(user_id: int) -> str:
-    """A stable id that can be shown to anybody; it reveals nothing about the person."""
-    return "u-" + hashlib.sha256(f"perffarm-user:{user_id}".encode()).hexdigest()[:12]
+def public_id(user_id: int, key: bytes) -> str:
+    """A stable id that can be shown to anybody: a keyed hash of the user's row, with this
+    server's own key, so it reveals nothing about the person, cannot be guessed from the
+    row number, and differs from server to server."""
+    digest = hmac.new(key, f"perffarm-user:{user_id}".encode(), hashlib.sha256).hexdigest()
+    return "u-" + digest[:16]
 
 
 @dataclass(frozen=True)
@@ -51,10 +55,8 @@ class User:
     disabled: bool
     created_at: datetime | None = None
     last_sign_in: datetime | None = None
-
-    @property
-    def public_id(self) -> str:
-        return public_id(self.id)
+    #: The id shown to others (``public_id``), made by the store with the server's key.
+    public_id: str = ""
 
     def public(self) -> UserPublic:
         return UserPublic(name=self.name, display_name=self.display_name, id=self.public_id)

@@ -11,7 +11,6 @@ PERMISSION_DENIED.
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Awaitable, Iterable
 from typing import TypeVar
 
@@ -23,6 +22,7 @@ from perffarm.server import permissions
 from perffarm.server.core import errors
 from perffarm.server.core.principal import Machine, Principal
 from perffarm.server.services.authn import resolve_bearer
+from perffarm.server.services.loadtests import LoadTests
 from perffarm.server.store import machines
 
 log = logging.getLogger("perffarm.grpc")
@@ -123,7 +123,15 @@ def upload_machine(
     return permissions.upload_as(principal, machine_name, named, permissions.GRPC)
 
 
-def loadtest_writer(principal: Principal, given_token: str | None, token: str | None) -> None:
-    """The rule of ``/api/v1/loadtests`` writes: the load-test token, or credentials."""
-    token_given = bool(token and given_token and secrets.compare_digest(token, given_token))
-    permissions.may_write_loadtests(principal, token_given=token_given, wording=permissions.GRPC)
+def loadtest_writer(
+    principal: Principal, tests: LoadTests, test_id: str, given_token: str | None
+) -> None:
+    """The rule of ``/api/v1/loadtests/{id}`` writes, for one test (blocking: run it in a
+    thread)."""
+    permissions.may_write_loadtest(
+        principal,
+        test_id,
+        token_given=tests.token_fits(test_id, given_token),
+        creator_user_id=tests.creator(test_id),
+        wording=permissions.GRPC,
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -245,16 +245,21 @@ class Services:
     async def stream_datapoints(
         self, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.BatchAck]:
-        store = self.state.loadtests
+        tests = self.state.loadtests
         metadata = context.invocation_metadata()
+        given = metadata_value(metadata, LOADTEST_TOKEN_KEY)
+        principal = await guarded(context, self._principal(context))
+        admitted: set[str] = set()
 
-        async def admit() -> None:
-            principal = await self._principal(context)
-            loadtest_writer(
-                principal, metadata_value(metadata, LOADTEST_TOKEN_KEY), store.settings.token
-            )
+        async def admit(test_id: str) -> None:
+            # Asked once per test of the stream: a batch may name any test, and each test
+            # has its own writers (its creator, tokens made for it).
+            if test_id not in admitted:
+                await asyncio.to_thread(loadtest_writer, principal, tests, test_id, given)
+                admitted.add(test_id)
 
-        await guarded(context, admit())
+        if principal.anonymous and not given:
+            await guarded(context, asyncio.to_thread(loadtest_writer, principal, tests, "", None))
         # Up to STREAM_IN_FLIGHT batches are parsed and stored at once (parsing runs in a
         # thread, the commit in the database), so one stream keeps both cores busy; the
         # acknowledgements still go out in the order the batches came. A failure ends the
@@ -263,7 +268,7 @@ class Services:
         in_flight: collections.deque[asyncio.Task[pb.BatchAck]] = collections.deque()
         try:
             async for raw in requests:
-                in_flight.append(asyncio.ensure_future(self._store_batch(raw)))
+                in_flight.append(asyncio.ensure_future(self._store_batch(raw, admit)))
                 while in_flight and (len(in_flight) >= STREAM_IN_FLIGHT or in_flight[0].done()):
                     yield await guarded(context, in_flight.popleft())
             while in_flight:
@@ -276,10 +281,13 @@ class Services:
                 else:
                     task.cancel()
 
-    async def _store_batch(self, raw: bytes) -> pb.BatchAck:
+    async def _store_batch(
+        self, raw: bytes, admit: Callable[[str], Awaitable[None]]
+    ) -> pb.BatchAck:
         batch = decode(pb.DatapointBatch, raw)
         if not batch.test_id:
             raise Refused(INVALID, "test_id: empty: name the load test")
+        await admit(batch.test_id)
         parsed = await asyncio.to_thread(_parse, batch)
         ack = await ingest_batch(self.app, batch.test_id, parsed)
         return pb.BatchAck(

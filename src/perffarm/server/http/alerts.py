@@ -22,11 +22,11 @@ from perffarm.model.alerts import (
 from perffarm.model.api import Page
 from perffarm.server import permissions
 from perffarm.server.core.paging import MAX_PAGE
-from perffarm.server.core.principal import Principal
-from perffarm.server.http.deps import connection, principal
+from perffarm.server.core.principal import Machine, Principal
+from perffarm.server.http.deps import acting_principal, connection, principal
 from perffarm.server.services import alert_settings
 from perffarm.server.services.detection import TrackKey
-from perffarm.server.store import alerts
+from perffarm.server.store import alerts, machines
 
 router = APIRouter(tags=["alerts"])
 
@@ -34,6 +34,10 @@ router = APIRouter(tags=["alerts"])
 def _id() -> Any:
     # A fresh Path per route: FastAPI binds a shared parameter object to its first name.
     return Path(..., ge=1, le=2**31 - 1)
+
+
+def _granted(conn: sa.Connection, who: Principal, machine: Machine) -> bool:
+    return who.user is not None and machines.granted(conn, machine.id, who.user.id)
 
 
 @router.get("/alerts", response_model=Page[Alert])
@@ -80,13 +84,12 @@ def get_alert(
 def change_state(
     body: StateChange,
     alert_id: int = _id(),
-    who: Principal = Depends(principal),
+    who: Principal = Depends(acting_principal),
     conn: sa.Connection = Depends(connection),
 ) -> AlertDetail:
     """Acknowledge an alert, mark it invalid or fixed (or new again)."""
-    permissions.may_act_on_alerts(who)
     machine = alerts.machine_of_alert(conn, alert_id, admin=who.admin, viewer=who.viewer)
-    permissions.may_change_alert(who, machine)
+    permissions.may_act_for_machine(who, machine, granted=_granted(conn, who, machine))
     alerts.set_state(conn, alert_id, body.state, by=who.describe(), note=body.note)
     return alerts.get_alert(conn, alert_id, admin=who.admin, viewer=who.viewer)
 
@@ -135,16 +138,17 @@ def add_break(
     body: BreakRequest,
     request: Request,
     series_id: int = _id(),
-    who: Principal = Depends(principal),
+    who: Principal = Depends(acting_principal),
     conn: sa.Connection = Depends(connection),
 ) -> BreakAdded:
     """Mark "a new normal starts here" at a run's point: no alert across it from now on.
 
     Admin, or a machine of the same owner as the machine that made the run.
     """
-    permissions.may_act_on_alerts(who)
     target = alerts.break_target(conn, series_id, body.run_id, admin=who.admin, viewer=who.viewer)
-    permissions.may_mark_break(who, target.machine)
+    permissions.may_act_for_machine(
+        who, target.machine, granted=_granted(conn, who, target.machine)
+    )
     answer = alerts.add_break(conn, target, by=who.describe(), note=body.note)
     track = alerts.track_of_series(conn, series_id)
     request.app.state.detection.enqueue_track(
@@ -165,7 +169,7 @@ def get_settings(
 @router.put("/alert-settings", response_model=AlertSettingsView)
 def put_settings(
     body: SettingsChange,
-    who: Principal = Depends(principal),
+    who: Principal = Depends(acting_principal),
     conn: sa.Connection = Depends(connection),
 ) -> AlertSettingsView:
     """Change thresholds or the webhook URL (environment variables still win)."""

@@ -40,6 +40,13 @@ def principal(
     return getattr(request.state, "principal", None) or ANONYMOUS
 
 
+def acting_principal(who: Principal = Depends(principal)) -> Principal:
+    """A caller with credentials, checked before the route's body is read: an anonymous
+    write is refused as such, never answered with the body's field errors."""
+    permissions.may_act_on_alerts(who)
+    return who
+
+
 def user_principal(who: Principal = Depends(principal)) -> Principal:
     permissions.require_user(who)
     return who

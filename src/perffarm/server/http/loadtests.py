@@ -10,7 +10,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from perffarm.loadtest.thresholds import ThresholdError, parse_all
-from perffarm.model.loadtest import BatchAck, DatapointBatch, LoadTestCreate, LoadTestInfo
+from perffarm.model.loadtest import (
+    BatchAck,
+    DatapointBatch,
+    LoadTestCreate,
+    LoadTestInfo,
+    LoadTestToken,
+)
 from perffarm.server import permissions
 from perffarm.server.core.errors import Conflict, Invalid
 from perffarm.server.core.principal import Principal
@@ -22,8 +28,23 @@ from perffarm.server.services.loadtests import LoadTests, ingest_batch
 router = APIRouter(prefix="/loadtests", tags=["load tests"])
 
 
-def writer(request: Request, who: Principal = Depends(principal)) -> None:
-    permissions.may_write_loadtests(who, token_given=loadtest_token_given(request))
+def creator(request: Request, who: Principal = Depends(principal)) -> Principal:
+    """Who may create a load test (checked before the body is read)."""
+    permissions.may_create_loadtest(who, token_given=loadtest_token_given(request))
+    return who
+
+
+def writer(test_id: str, request: Request, who: Principal = Depends(principal)) -> Principal:
+    """Who may write to the load test in the path (checked before the body is read)."""
+    tests = _tests(request)
+    permissions.may_write_loadtest(
+        who,
+        test_id,
+        token_given=loadtest_token_given(request, test_id),
+        creator_user_id=tests.creator(test_id),
+    )
+    tests.found(test_id)
+    return who
 
 
 def _tests(request: Request) -> LoadTests:
@@ -37,8 +58,10 @@ def list_tests(request: Request, limit: int = Query(100, ge=1, le=1000)) -> list
     return _tests(request).list(limit)
 
 
-@router.post("", response_model=LoadTestInfo, status_code=201, dependencies=[Depends(writer)])
-def create_test(body: LoadTestCreate, request: Request) -> LoadTestInfo:
+@router.post("", response_model=LoadTestInfo, status_code=201)
+def create_test(
+    body: LoadTestCreate, request: Request, who: Principal = Depends(creator)
+) -> LoadTestInfo:
     """Create a test (with thresholds; ``abortOnFail`` ones are checked during the run);
     ``started: true`` starts it at once."""
     definition = body.model_dump(exclude={"id", "started"}, exclude_none=True)
@@ -48,7 +71,7 @@ def create_test(body: LoadTestCreate, request: Request) -> LoadTestInfo:
         raise Invalid(str(exc)) from None
     tests = _tests(request)
     try:
-        row = tests.create(body.id, definition, body.started)
+        row = tests.create(body.id, definition, body.started, creator=who)
     except FileExistsError:
         raise Conflict(f"a load test {body.id!r} exists already") from None
     return tests.info(tests.found(row["id"]))
@@ -98,6 +121,15 @@ def _batch_schema() -> dict:
 
     inlined: dict = inline(schema)
     return inlined
+
+
+@router.post("/{test_id}/tokens", status_code=201, response_model=LoadTestToken)
+def mint_token(test_id: str, request: Request, who: Principal = Depends(writer)) -> LoadTestToken:
+    """A token for the workers of this test, shown this once: it may write to this test
+    only (header X-Perffarm-Loadtest-Token, or ``?token=`` on the original's routes)."""
+    return LoadTestToken(
+        test_id=test_id, token=_tests(request).mint_token(test_id, by=who.describe())
+    )
 
 
 @router.post(

@@ -10,6 +10,7 @@ Paths: ``POST /test/{id}``, ``POST /test``, ``PUT /test/{id}/start``, ``PUT /tes
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from typing import Any
@@ -43,21 +44,33 @@ def _dumpb(value: Any) -> bytes:
     return orjson.dumps(value)
 
 
-def loadtest_token_given(request: Request) -> bool:
-    """The load-test token came with the request (header, or ``?token=`` as the original's
+def given_loadtest_token(request: Request) -> str | None:
+    """The load-test token sent with the request (header, or ``?token=`` as the original's
     clients send it)."""
-    token = request.app.state.loadtests.settings.token
-    given = request.headers.get(TOKEN_HEADER) or request.query_params.get("token")
-    return bool(token and given and secrets.compare_digest(token, given))
+    return request.headers.get(TOKEN_HEADER) or request.query_params.get("token")
+
+
+def loadtest_token_given(request: Request, test_id: str | None = None) -> bool:
+    """The server's load-test token, or one made for ``test_id``, came with the request."""
+    tests: LoadTests = request.app.state.loadtests
+    return tests.token_fits(test_id, given_loadtest_token(request))
 
 
 async def compat_writer(request: Request) -> None:
-    """Open like the original, or the load-test token only: no database work per request
-    (and async: a plain function would cost a trip through the thread pool per request)."""
-    mode = request.app.state.loadtests.settings.compat_auth
-    permissions.may_write_compat_loadtests(
-        mode, token_given=mode != "open" and loadtest_token_given(request)
+    """Open like the original, or a load-test token (the server's, or one made for the
+    test in the path). In the open mode no database work is done per request (and the
+    dependency is async: a plain function would cost a trip through the thread pool)."""
+    tests: LoadTests = request.app.state.loadtests
+    mode = tests.settings.compat_auth
+    if mode == "open":
+        return
+    given = given_loadtest_token(request)
+    test_id = request.path_params.get("test_id")
+    fits = given is not None and (
+        (tests.settings.token is not None and secrets.compare_digest(tests.settings.token, given))
+        or await asyncio.to_thread(tests.token_fits, test_id, given)
     )
+    permissions.may_write_compat_loadtests(mode, token_given=fits)
 
 
 router = APIRouter(tags=["load tests (original harness)"])

@@ -5,20 +5,40 @@ from __future__ import annotations
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request
 
-from perffarm.model.api import MachineCredentials, MachineInfo, MachineRegistration, Page
+from perffarm.model.api import (
+    GrantRequest,
+    MachineCredentials,
+    MachineGrant,
+    MachineInfo,
+    MachineRegistration,
+    Page,
+)
 from perffarm.server import permissions
+from perffarm.server.core.errors import NotFound
 from perffarm.server.core.principal import Machine, Principal, User
-from perffarm.server.http.deps import admin_principal, connection, principal, upload_machine
+from perffarm.server.http.deps import (
+    acting_principal,
+    admin_principal,
+    connection,
+    principal,
+    upload_machine,
+)
 from perffarm.server.store import machines, users
 
 router = APIRouter(prefix="/machines", tags=["machines"])
+
+
+def registrar(request: Request, who: Principal = Depends(principal)) -> Principal:
+    """Who may register machines on this server (checked before the body is read)."""
+    permissions.may_register_machines(who, registration=request.app.state.settings.registration)
+    return who
 
 
 @router.post("", response_model=MachineCredentials, status_code=201)
 def register(
     registration: MachineRegistration,
     request: Request,
-    who: Principal = Depends(principal),
+    who: Principal = Depends(registrar),
     conn: sa.Connection = Depends(connection),
 ) -> MachineCredentials:
     """Register a machine; the answer holds its secret, which is never shown again.
@@ -27,12 +47,7 @@ def register(
     the caller is an admin); anonymous registrations may not claim an existing user's name.
     """
     owner_is_user = users.exists(conn, registration.owner)
-    permissions.may_register_machine(
-        who,
-        registration=request.app.state.settings.registration,
-        owner=registration.owner,
-        owner_is_user=owner_is_user,
-    )
+    permissions.may_register_machine(who, owner=registration.owner, owner_is_user=owner_is_user)
     owner_user: User | None = None
     if who.user is not None and not (who.admin and registration.owner != who.user.name):
         owner_user = who.user
@@ -112,3 +127,40 @@ def rotate_secret(
     found = _managed(conn, who, name)
     secret = machines.new_machine_secret(conn, name)
     return MachineCredentials(name=name, owner=found.owner, approved=found.approved, secret=secret)
+
+
+@router.get("/{name}/grants", response_model=Page[MachineGrant])
+def list_grants(
+    name: str, who: Principal = Depends(principal), conn: sa.Connection = Depends(connection)
+) -> Page[MachineGrant]:
+    """The users the owner lets act on the machine's alerts and series (owner or admin)."""
+    return Page[MachineGrant](items=machines.grants(conn, _managed(conn, who, name)))
+
+
+@router.post("/{name}/grants", response_model=Page[MachineGrant], status_code=201)
+def add_grant(
+    body: GrantRequest,
+    name: str,
+    who: Principal = Depends(acting_principal),
+    conn: sa.Connection = Depends(connection),
+) -> Page[MachineGrant]:
+    """Let a user act on the machine's alerts and series (owner or admin)."""
+    machine = _managed(conn, who, name)
+    user = users.get(conn, name=body.user)
+    machines.grant(conn, machine, user.id, by=who.describe())
+    return Page[MachineGrant](items=machines.grants(conn, machine))
+
+
+@router.delete("/{name}/grants/{user}", response_model=Page[MachineGrant])
+def remove_grant(
+    name: str,
+    user: str,
+    who: Principal = Depends(principal),
+    conn: sa.Connection = Depends(connection),
+) -> Page[MachineGrant]:
+    """End a user's right to act on the machine's alerts and series (owner or admin)."""
+    machine = _managed(conn, who, name)
+    found = users.get(conn, name=user)
+    if not machines.withdraw(conn, machine, found.id):
+        raise NotFound(f"user {user!r} has no grant on machine {name!r}")
+    return Page[MachineGrant](items=machines.grants(conn, machine))

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from perffarm.server.core.errors import Invalid, Unauthorized
 from perffarm.server.core.principal import SCOPES
 from perffarm.server.core.timeutil import now
+from perffarm.server.http.ratelimit import too_many
 from perffarm.server.store import devicecodes, tokens, users
 from perffarm.server.store.devicecodes import DEVICE_CODE_LIFETIME, DeviceCode
 
@@ -74,7 +75,16 @@ def metadata(request: Request) -> dict:
 
 @router.post("/oauth/device_authorization")
 async def device_authorization(request: Request) -> JSONResponse:
-    """Start a device sign-in: a device code for the client, a user code for the person."""
+    """Start a device sign-in: a device code for the client, a user code for the person.
+    Limited per client address and in all (every server process counts together): each
+    request stores a code."""
+    address = request.client.host if request.client else "unknown"
+    for limiter, key in zip(
+        request.app.state.device_limiters, (f"device:{address}", "device"), strict=True
+    ):
+        wait = await run_in_threadpool(limiter.hit, key)
+        if wait:
+            return too_many(wait, limiter.what)
     form = await read_form(request)
     client_id = form.get("client_id", "").strip()
     if not client_id:
@@ -111,8 +121,14 @@ async def device_authorization(request: Request) -> JSONResponse:
     )
 
 
-def _token_answer(conn: sa.Connection, user_id: int, scopes: frozenset[str], client: str) -> dict:
-    family = tokens.new_family()
+def _token_answer(
+    conn: sa.Connection,
+    user_id: int,
+    scopes: frozenset[str],
+    client: str,
+    family: str | None = None,
+) -> dict:
+    family = family or tokens.new_family()
     _, access = tokens.issue(
         conn,
         user_id,
@@ -169,16 +185,25 @@ def _device_grant(conn: sa.Connection, form: dict[str, str]) -> JSONResponse | d
 
 
 def _refresh_grant(conn: sa.Connection, form: dict[str, str]) -> JSONResponse | dict:
+    given = form.get("refresh_token", "")
     try:
-        info = tokens.resolve(conn, form.get("refresh_token", ""), kinds=("refresh",))
+        info = tokens.resolve(conn, given, kinds=("refresh",))
     except Unauthorized as exc:
+        spent = tokens.id_of(conn, given) if tokens.looks_like_token(given) else None
+        if spent is not None:
+            # A spent refresh token used again: whoever holds it stole it, or the owner's
+            # copy was stolen. The whole sign-in ends, with what was made with it.
+            tokens.revoke(conn, spent, user_id=None)
         return oauth_error("invalid_grant", f"{exc}: sign in again with `perffarm login`")
     user = users.get(conn, user_id=info.user_id)
     if user.disabled:
         return oauth_error("invalid_grant", "this user is disabled")
     # Rotation: the refresh token used now is spent, together with its access token, so a
-    # stolen refresh token works once at most and its use shows up as a failed refresh.
-    tokens.revoke(conn, info.id, user_id=None)
+    # stolen refresh token works once at most; the sign-in (its family) goes on, and so do
+    # the tokens made with it.
+    assert info.family is not None
+    spent_ids = [m.id for m in tokens.family_of(conn, info.family) if m.revoked_at is None]
+    tokens.retire(conn, spent_ids)
     scopes = info.scopes
     wanted = form.get("scope")
     if wanted:
@@ -186,7 +211,7 @@ def _refresh_grant(conn: sa.Connection, form: dict[str, str]) -> JSONResponse | 
             scopes = scopes & tokens.parse_scopes(wanted)
         except Invalid as exc:
             return oauth_error("invalid_scope", str(exc))
-    return _token_answer(conn, user.id, scopes, "refresh")
+    return _token_answer(conn, user.id, scopes, "refresh", family=info.family)
 
 
 @router.post("/oauth/token")

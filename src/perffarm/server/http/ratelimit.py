@@ -1,9 +1,6 @@
-"""Rate limits on sign-in attempts: a moving window per key (client address, account),
-kept by the ``limits`` library.
-
-In memory, per server process: with N workers an attacker gets N times the attempts,
-which is still far too few to guess an argon2-protected password.
-"""
+"""Rate limits (sign-in attempts, device authorizations): a moving window per key (client
+address, account), by the ``limits`` library, over a storage every server process shares
+(``store/ratelimits.py``; in memory when none is given)."""
 
 from __future__ import annotations
 
@@ -11,7 +8,7 @@ import threading
 import time
 
 from limits import RateLimitItemPerSecond
-from limits.storage import MemoryStorage
+from limits.storage import MemoryStorage, MovingWindowSupport
 from limits.strategies import MovingWindowRateLimiter
 from starlette.responses import JSONResponse
 
@@ -19,9 +16,17 @@ from starlette.responses import JSONResponse
 class RateLimiter:
     """At most ``limit`` events per ``window`` seconds per key."""
 
-    def __init__(self, limit: int = 10, window: float = 60.0) -> None:
+    def __init__(
+        self,
+        limit: int = 10,
+        window: float = 60.0,
+        storage: MovingWindowSupport | None = None,
+        *,
+        what: str = "sign-in attempts",
+    ) -> None:
         self.item = RateLimitItemPerSecond(limit, max(1, round(window)))
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._limiter = MovingWindowRateLimiter(storage or MemoryStorage())  # type: ignore[arg-type]
+        self.what = what
         # Checking every key, then recording every key, is one decision.
         self._lock = threading.Lock()
 
@@ -38,9 +43,9 @@ class RateLimiter:
         return max(reset - time.time(), 0.001)
 
 
-def too_many(wait: float) -> JSONResponse:
+def too_many(wait: float, what: str = "sign-in attempts") -> JSONResponse:
     seconds = str(max(1, int(wait + 0.999)))
-    detail = f"too many sign-in attempts: wait {seconds} s and try again"
+    detail = f"too many {what}: wait {seconds} s and try again"
     return JSONResponse(
         {"detail": detail, "errors": []}, status_code=429, headers={"Retry-After": seconds}
     )

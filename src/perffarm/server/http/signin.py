@@ -92,7 +92,7 @@ async def signin(request: Request) -> Response:
     form = await oauth.read_form(request)
     name = form.get("username", "").strip()
     limiter: RateLimiter = request.app.state.signin_limiter
-    wait = limiter.hit(f"ip:{_client_ip(request)}", f"user:{name.lower()}")
+    wait = await run_in_threadpool(limiter.hit, f"ip:{_client_ip(request)}", f"user:{name.lower()}")
     if wait:
         return too_many(wait)
     target = _safe_next(form.get("next"))
@@ -192,7 +192,7 @@ async def device_submit(request: Request) -> Response:
             error="The form expired: please enter the code again.",
         )
     limiter: RateLimiter = request.app.state.signin_limiter
-    wait = limiter.hit(f"device:{who.user.id}")
+    wait = await run_in_threadpool(limiter.hit, f"device:{who.user.id}")
     if wait:
         return too_many(wait)
     code = form.get("user_code", "")

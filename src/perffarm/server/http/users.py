@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends
 
@@ -17,6 +19,7 @@ from perffarm.model.users import (
 )
 from perffarm.server import permissions
 from perffarm.server.core.principal import Principal
+from perffarm.server.core.timeutil import now
 from perffarm.server.http.deps import admin_principal, connection, user_principal
 from perffarm.server.store import tokens, users
 
@@ -48,10 +51,30 @@ def create_token(
     """A personal token, shown this once; only its hash is kept."""
     assert who.user is not None
     scopes = tokens.parse_scopes(body.scope)
-    lifetime = tokens.parse_lifetime(body.expires)
-    permissions.may_create_token(who, scopes, body.scope)
+    parent = tokens.get(conn, who.token_id) if who.token_id else None
+    ends = tokens.horizon(conn, parent) if parent else None
+    moment = now()
+    if body.expires is None:
+        default = tokens.DEFAULT_PERSONAL_LIFETIME
+        lifetime: timedelta | None = default if ends is None else min(default, ends - moment)
+    else:
+        lifetime = tokens.parse_lifetime(body.expires)
+    permissions.may_create_token(
+        who,
+        scopes,
+        body.scope,
+        expires_at=moment + lifetime if lifetime else None,
+        credential_ends=ends,
+    )
     info, secret = tokens.issue(
-        conn, who.user.id, kind="personal", scopes=scopes, lifetime=lifetime, name=body.name
+        conn,
+        who.user.id,
+        kind="personal",
+        scopes=scopes,
+        lifetime=lifetime,
+        name=body.name,
+        parent_id=who.token_id,
+        created=moment,
     )
     return NewToken(**info.payload().model_dump(), token=secret)
 

@@ -45,6 +45,8 @@ from perffarm.loadtest.summary import MetricValues, WorkerReport, summarize
 from perffarm.loadtest.thresholds import ThresholdError
 from perffarm.model.loadtest import MAX_BATCH_DATAPOINTS, BatchAck, LoadTestInfo
 from perffarm.server.core.errors import Conflict, NotFound, PerffarmError
+from perffarm.server.core.principal import Principal
+from perffarm.server.core.secrets import hash_secret, new_secret
 from perffarm.server.services.loadtest_batches import ParsedBatch, now_ms
 from perffarm.server.services.loadtest_thresholds import ThresholdWatch
 from perffarm.server.services.loadtest_writer import GroupWriter
@@ -92,8 +94,16 @@ class LoadTests:
 
     # -- tests -------------------------------------------------------------------------
 
-    def create(self, test_id: str | None, definition: dict[str, Any], started: bool) -> dict:
-        """A new test (a random id when none is given); FileExistsError when it exists."""
+    def create(
+        self,
+        test_id: str | None,
+        definition: dict[str, Any],
+        started: bool,
+        *,
+        creator: Principal | None = None,
+    ) -> dict:
+        """A new test (a random id when none is given); FileExistsError when it exists.
+        ``creator``: who made it (its user may write to it)."""
         stamp = now_ms()
         test_id = test_id or f"{stamp}-{''.join(secrets.choice(_ID_CHARS) for _ in range(6))}"
         row = {
@@ -103,6 +113,8 @@ class LoadTests:
             "finished": None,
             "definition": json.dumps(definition),
             "results": "{}",
+            "created_by_user_id": creator.user.id if creator and creator.user else None,
+            "created_by": creator.describe() if creator else None,
         }
         if not store.create(self.engine, row):
             raise FileExistsError(test_id)
@@ -110,6 +122,26 @@ class LoadTests:
 
     def row(self, test_id: str) -> sa.Row | None:
         return store.row(self.engine, test_id)
+
+    def creator(self, test_id: str) -> int | None:
+        """The user who made the test, when a user did."""
+        return store.creator(self.engine, test_id)
+
+    def token_fits(self, test_id: str | None, given: str | None) -> bool:
+        """``given`` is the server's load-test token, or a token minted for ``test_id``."""
+        if not given:
+            return False
+        configured = self.settings.token
+        if configured and secrets.compare_digest(configured, given):
+            return True
+        return test_id is not None and store.token_of_test(self.engine, test_id, hash_secret(given))
+
+    def mint_token(self, test_id: str, *, by: str) -> str:
+        """A new token for the workers of one test, returned this once (its hash is kept)."""
+        token_id = secrets.token_hex(6)  # 12 characters, as other perffarm tokens' ids
+        token = f"pflt_{token_id}_{new_secret()}"
+        store.add_token(self.engine, test_id, token_id, hash_secret(token), by)
+        return token
 
     def found(self, test_id: str) -> sa.Row:
         """The test's row; NotFound in the original's words when there is none."""

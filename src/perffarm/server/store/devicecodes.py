@@ -56,7 +56,10 @@ def _code(row: sa.Row) -> DeviceCode:
 def create(
     conn: sa.Connection, device_code: str, *, client_id: str, scopes: str, interval: int
 ) -> str:
-    """Store a pending device code; answers its user code (unique among the stored ones)."""
+    """Store a pending device code; answers its user code (unique among the stored ones).
+    Codes past their expiry are deleted on the way: none can be used any more."""
+    with writing(conn):
+        conn.execute(_d.delete().where(_d.c.expires_at < to_db(now())))
     for _ in range(5):
         code = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(8))
         try:

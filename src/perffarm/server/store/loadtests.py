@@ -16,6 +16,7 @@ import json
 import time
 import zlib
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import lz4.block
@@ -25,6 +26,7 @@ from sqlalchemy.engine import Engine
 from perffarm.server.store.tables import (
     loadtest_batches,
     loadtest_chunks,
+    loadtest_tokens,
     loadtest_topology,
     loadtests,
 )
@@ -336,3 +338,38 @@ class PostgresChunkWriter:
         if conn is not None:
             with contextlib.suppress(Exception):
                 await conn.close()
+
+
+# -- who may write a test -------------------------------------------------------------------
+
+
+def creator(engine: Engine, test_id: str) -> int | None:
+    """The user who made the test, when a user did."""
+    with engine.connect() as conn:
+        found = conn.execute(
+            sa.select(loadtests.c.created_by_user_id).where(loadtests.c.id == test_id)
+        ).scalar_one_or_none()
+    return int(found) if found is not None else None
+
+
+def add_token(engine: Engine, test_id: str, token_id: str, token_hash: str, by: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            loadtest_tokens.insert().values(
+                id=token_id,
+                test_id=test_id,
+                token_hash=token_hash,
+                created_by=by,
+                created_at=datetime.now(UTC),
+            )
+        )
+
+
+def token_of_test(engine: Engine, test_id: str, token_hash: str) -> bool:
+    """A token minted for this test has this hash."""
+    t = loadtest_tokens.c
+    with engine.connect() as conn:
+        found = conn.execute(
+            sa.select(t.id).where(t.test_id == test_id, t.token_hash == token_hash)
+        ).first()
+    return found is not None

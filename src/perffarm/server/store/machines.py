@@ -7,7 +7,13 @@ from typing import Literal
 
 import sqlalchemy as sa
 
-from perffarm.model.api import FingerprintChange, MachineCredentials, MachineInfo, ProbeFigures
+from perffarm.model.api import (
+    FingerprintChange,
+    MachineCredentials,
+    MachineGrant,
+    MachineInfo,
+    ProbeFigures,
+)
 from perffarm.server.core.errors import Conflict, NotFound
 from perffarm.server.core.principal import Machine
 from perffarm.server.core.secrets import (
@@ -207,3 +213,56 @@ def listing(
     rows = conn.execute(query).all()
     items = [_info(row) for row in rows[:limit]]
     return items, (items[-1].name if len(rows) > limit else None)
+
+
+# -- grants: users the owner lets act on the machine's alerts and series -----------------
+
+
+def grant(conn: sa.Connection, machine: Machine, user_id: int, *, by: str) -> None:
+    with writing(conn):
+        exists = conn.execute(
+            sa.select(t.machine_grants.c.user_id).where(
+                t.machine_grants.c.machine_id == machine.id,
+                t.machine_grants.c.user_id == user_id,
+            )
+        ).first()
+        if exists is None:
+            conn.execute(
+                t.machine_grants.insert().values(
+                    machine_id=machine.id, user_id=user_id, granted_by=by, granted_at=to_db(now())
+                )
+            )
+
+
+def withdraw(conn: sa.Connection, machine: Machine, user_id: int) -> bool:
+    """End a user's grant; False when there was none."""
+    with writing(conn):
+        done = conn.execute(
+            t.machine_grants.delete().where(
+                t.machine_grants.c.machine_id == machine.id,
+                t.machine_grants.c.user_id == user_id,
+            )
+        ).rowcount
+    return bool(done)
+
+
+def granted(conn: sa.Connection, machine_id: int, user_id: int) -> bool:
+    g = t.machine_grants.c
+    found = conn.execute(
+        sa.select(g.user_id).where(g.machine_id == machine_id, g.user_id == user_id)
+    ).first()
+    return found is not None
+
+
+def grants(conn: sa.Connection, machine: Machine) -> list[MachineGrant]:
+    g, u = t.machine_grants, t.users
+    rows = conn.execute(
+        sa.select(u.c.name, g.c.granted_by, g.c.granted_at)
+        .join(u, u.c.id == g.c.user_id)
+        .where(g.c.machine_id == machine.id)
+        .order_by(u.c.name)
+    )
+    return [
+        MachineGrant(user=row.name, granted_by=row.granted_by, granted_at=utc(row.granted_at))
+        for row in rows
+    ]

@@ -11,6 +11,8 @@ from perffarm.server.store import tables as t
 from perffarm.server.store.transactions import writing
 
 ADMIN_HASH_KEY = "admin_token_sha256"
+USER_ID_KEY = "user_id_key"
+_user_id_keys: dict[str, bytes] = {}
 _kv = t.server_settings
 
 
@@ -54,3 +56,13 @@ def reset_admin_token(engine: Engine) -> str:
     with engine.connect() as conn:
         write(conn, ADMIN_HASH_KEY, hash_secret(token))
     return token
+
+
+def user_id_key(conn: sa.Connection) -> bytes:
+    """This server's key for users' public ids: made by the migrations (0007), kept in the
+    database, read once per process."""
+    name = conn.engine.url.render_as_string(hide_password=True)
+    found = _user_id_keys.get(name)
+    if found is None:
+        found = _user_id_keys[name] = read(conn, [USER_ID_KEY])[USER_ID_KEY].encode()
+    return found

@@ -183,6 +183,28 @@ tokens = sa.Table(
     # A refresh token and the access token issued with it share a family: revoking one
     # (logout) revokes the whole sign-in.
     sa.Column("family", sa.String(40)),
+    # The token whose bearer made this one: revoking a token revokes what it made.
+    sa.Column("parent_id", sa.String(40), index=True),
+)
+
+# Users a machine's owner lets act on the machine's alerts and series.
+machine_grants = sa.Table(
+    "machine_grants",
+    metadata,
+    sa.Column("machine_id", sa.Integer, sa.ForeignKey("machines.id"), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("granted_by", sa.String(200), nullable=False),
+    sa.Column("granted_at", Time, nullable=False),
+)
+
+# Events of the rate limits every server process shares (sign-in, device authorization).
+rate_events = sa.Table(
+    "rate_events",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("key", sa.String(300), nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Index("ix_rate_events_key_at", "key", "at"),
 )
 
 device_codes = sa.Table(
@@ -241,7 +263,21 @@ loadtests = sa.Table(
     sa.Column("results", sa.Text, nullable=False),
     sa.Column("summary", sa.Text),
     sa.Column("verdict", sa.String(20)),
+    # Who made the test: its user may write to it (besides admins and approved machines).
+    sa.Column("created_by_user_id", sa.Integer),
+    sa.Column("created_by", sa.String(200)),
     sa.Index("ix_loadtests_created", "created"),
+)
+
+# Tokens minted for one load test (for its workers); only their hash is kept.
+loadtest_tokens = sa.Table(
+    "loadtest_tokens",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("test_id", sa.String(200), sa.ForeignKey("loadtests.id"), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", Time, nullable=False),
 )
 
 # One row per accepted batch; the unique key is what makes a retried batch count once.

@@ -32,6 +32,8 @@ TOKEN_PATTERN = re.compile(r"^(pft|pfa|pfr)_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{20,
 ACCESS_LIFETIME = timedelta(hours=1)
 REFRESH_LIFETIME = timedelta(days=30)
 MAX_PERSONAL_LIFETIME = timedelta(days=3650)
+#: A personal token's lifetime when none is asked for.
+DEFAULT_PERSONAL_LIFETIME = timedelta(days=90)
 #: How precisely ``last_used_at`` is kept.
 USE_RESOLUTION = timedelta(minutes=1)
 
@@ -113,10 +115,13 @@ def issue(
     lifetime: timedelta | None,
     name: str = "",
     family: str | None = None,
+    parent_id: str | None = None,
+    created: datetime | None = None,
 ) -> tuple[TokenRecord, str]:
-    """A new token (the only time its secret exists outside the caller) and its record."""
+    """A new token (the only time its secret exists outside the caller) and its record.
+    ``parent_id``: the token whose bearer made this one (revoking it revokes this one)."""
     token_id, token = _new_token(kind)
-    created = now()
+    created = created or now()
     with writing(conn):
         conn.execute(
             t.tokens.insert().values(
@@ -129,6 +134,7 @@ def issue(
                 created_at=to_db(created),
                 expires_at=to_db(created + lifetime) if lifetime else None,
                 family=family,
+                parent_id=parent_id,
             )
         )
     return get(conn, token_id), token
@@ -196,20 +202,64 @@ def mark_used(conn: sa.Connection, token_id: str) -> None:
 
 
 def revoke(conn: sa.Connection, token_id: str, *, user_id: int | None) -> TokenRecord:
-    """Revoke a token (and its sign-in family); ``user_id`` None means an admin asks."""
+    """Revoke a token, its sign-in (family) and every token made with them, at any depth;
+    ``user_id`` None means an admin asks."""
     info = get(conn, token_id)
     if user_id is not None and info.user_id != user_id:
         # Somebody else's token is reported exactly like a missing one: ids are not a secret,
         # but whose they are is nobody else's business.
         raise NotFound(f"no token with id {token_id!r}")
+    tk = t.tokens.c
     with writing(conn):
-        query = t.tokens.update().where(t.tokens.c.revoked_at.is_(None))
         if info.family:
-            query = query.where(t.tokens.c.family == info.family)
+            found = conn.execute(sa.select(tk.id).where(tk.family == info.family)).scalars()
+            doomed = set(found)
         else:
-            query = query.where(t.tokens.c.id == token_id)
-        conn.execute(query.values(revoked_at=to_db(now())))
+            doomed = {token_id}
+        frontier = set(doomed)
+        while frontier:
+            children = set(
+                conn.execute(sa.select(tk.id).where(tk.parent_id.in_(sorted(frontier)))).scalars()
+            )
+            frontier = children - doomed
+            doomed |= children
+        conn.execute(
+            t.tokens.update()
+            .where(tk.id.in_(sorted(doomed)), tk.revoked_at.is_(None))
+            .values(revoked_at=to_db(now()))
+        )
     return get(conn, token_id)
+
+
+def retire(conn: sa.Connection, token_ids: list[str]) -> None:
+    """Revoke exactly these tokens, not what was made with them: a sign-in's rotation
+    spends its refresh and access tokens, and the sign-in goes on."""
+    with writing(conn):
+        conn.execute(
+            t.tokens.update()
+            .where(t.tokens.c.id.in_(token_ids), t.tokens.c.revoked_at.is_(None))
+            .values(revoked_at=to_db(now()))
+        )
+
+
+def family_of(conn: sa.Connection, family: str) -> list[TokenRecord]:
+    rows = conn.execute(sa.select(t.tokens).where(t.tokens.c.family == family))
+    return [_info(row) for row in rows]
+
+
+def horizon(conn: sa.Connection, record: TokenRecord) -> datetime | None:
+    """When the credential a token stands for ends (None: never). A sign-in's access token
+    stands for the sign-in, which ends when its live refresh token expires; any other
+    token for itself."""
+    if record.kind == "access" and record.family:
+        live = [
+            member.expires_at
+            for member in family_of(conn, record.family)
+            if member.kind == "refresh" and member.revoked_at is None
+        ]
+        if live:
+            return max((moment for moment in live if moment is not None), default=None)
+    return record.expires_at
 
 
 def listing(

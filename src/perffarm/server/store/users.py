@@ -15,9 +15,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from perffarm.server.core.errors import Conflict, Invalid, NotFound
-from perffarm.server.core.principal import User
+from perffarm.server.core.principal import User, public_id
 from perffarm.server.core.timeutil import now, to_db, utc
-from perffarm.server.store import sessions
+from perffarm.server.store import server_settings, sessions
 from perffarm.server.store import tables as t
 from perffarm.server.store.transactions import writing
 
@@ -47,8 +47,9 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def _row_to_user(row: sa.Row) -> User:
+def _row_to_user(conn: sa.Connection, row: sa.Row) -> User:
     return User(
+        public_id=public_id(row.id, server_settings.user_id_key(conn)),
         id=row.id,
         name=row.name,
         display_name=row.display_name,
@@ -70,7 +71,7 @@ def get(conn: sa.Connection, *, name: str | None = None, user_id: int | None = N
     row = conn.execute(query).first()
     if row is None:
         raise NotFound(f"no user named {name!r}" if name is not None else "no such user")
-    return _row_to_user(row)
+    return _row_to_user(conn, row)
 
 
 def exists(conn: sa.Connection, name: str) -> bool:
@@ -125,7 +126,7 @@ def authenticate_password(conn: sa.Connection, name: str, password: str) -> User
                 .where(t.users.c.id == row.id)
                 .values(password_hash=hash_password(password))
             )
-    return _row_to_user(row)
+    return _row_to_user(conn, row)
 
 
 def set_flags(conn: sa.Connection, name: str, **values: bool) -> User:
@@ -151,7 +152,7 @@ def touch_sign_in(conn: sa.Connection, user_id: int) -> None:
 
 def listing(conn: sa.Connection) -> list[User]:
     rows = conn.execute(sa.select(t.users).order_by(t.users.c.name)).all()
-    return [_row_to_user(r) for r in rows]
+    return [_row_to_user(conn, r) for r in rows]
 
 
 def _free_name(conn: sa.Connection, wanted: str) -> str:

@@ -94,11 +94,18 @@ def test_bad_batches_end_the_stream_and_keep_what_was_acknowledged(
     injected.datapoints[0].metrics_json = '{"a": 1}}, {"peerId": "x", "metrics": {}'
     no_peer = batch(1, 2)
     no_peer.datapoints[1].peer_id = ""
+    # Issue 17, cases 1-2: a number no double holds, nesting no reader survives.
+    huge = batch(1, 2)
+    huge.datapoints[1].metrics_json = '{"sent": 1' + "0" * 5000 + "}"
+    deep = batch(1, 2)
+    deep.datapoints[0].metrics_json = '{"x": ' + "[" * 2000 + "]" * 2000 + "}"
     for bad, field in (
         (bad_json, "datapoints[3].metrics_json"),
         (not_object, "datapoints[2].metrics_json"),
         (injected, "datapoints"),
         (no_peer, "datapoints[1].peer_id"),
+        (huge, "datapoints[1].metrics_json"),
+        (deep, "datapoints[0].metrics_json"),
     ):
         acks: list = []
         with pytest.raises(grpc.RpcError) as refused, sqlite_server.channel() as channel:

@@ -332,3 +332,51 @@ def test_k6_threshold_objects_are_checked_and_kept(client: TestClient) -> None:
     assert client.get("/api/v1/loadtests/k").json()["verdict"] == "failed"
     kept = client.get("/api/v1/loadtests/k/summary").json()
     assert kept["aborted"] == reason and kept["thresholds"][0]["abortOnFail"] is True
+
+
+@pytest.mark.parametrize(
+    ("metrics", "problem"),
+    [
+        ('{"sent": 1' + "0" * 5000 + "}", "no double can hold"),
+        ('{"sent": 1e999}', "no double can hold"),
+        ('{"sent": -12345678901234567890123e300}', "no double can hold"),
+        ('{"x": ' + "[" * 2000 + "]" * 2000 + "}", "nested too deeply"),
+    ],
+)
+def test_a_number_or_a_nesting_no_reader_survives_is_refused_at_the_door(
+    client: TestClient, metrics: str, problem: str
+) -> None:
+    """Issue 17, cases 1-2: one such datapoint used to be stored, and from then on the
+    test's summary, datapoints, finish and /metrics answered 500 for good."""
+    client.post("/api/v1/loadtests", json={"id": "p", "started": True}, headers=AUTH)
+    body = (
+        '{"worker":"w","incarnation":"i","sequence":0,"datapoints":['
+        '{"peerId":"ok","metrics":{"sent":1}},{"peerId":"bad","metrics":' + metrics + "}]}"
+    )
+    refused = client.post(
+        "/api/v1/loadtests/p/datapoints",
+        content=body,
+        headers={**AUTH, "Content-Type": "application/json"},
+    )
+    assert refused.status_code == 422, refused.text
+    assert problem in refused.json()["detail"]
+    # Nothing of the batch was stored, and the test goes on to a verdict.
+    fine = {
+        "worker": "w",
+        "incarnation": "i",
+        "sequence": 0,
+        "datapoints": [{"peerId": "ok", "metrics": {"sent": 2.5e300}}],
+    }
+    assert client.post("/api/v1/loadtests/p/datapoints", json=fine, headers=AUTH).is_success
+    for path in ("/api/v1/loadtests/p/summary", "/api/v1/loadtests/p/datapoints", "/metrics"):
+        assert client.get(path).status_code == 200, path
+    finished = client.post("/api/v1/loadtests/p/finish", headers=AUTH)
+    assert finished.status_code == 200 and finished.json()["summary"]["datapoints"] == 1
+
+
+def test_a_stored_number_no_double_holds_is_read_as_null() -> None:
+    """Chunks stored before the door was shut still read (the number as null)."""
+    from perffarm.loadtest.relays import read_points
+
+    data = b'[{"peerId":"p","timestamp":1,"metrics":{"sent":1' + b"0" * 5000 + b',"ok":2}}]'
+    assert read_points(data)[0]["metrics"] == {"sent": None, "ok": 2}

@@ -266,3 +266,26 @@ def test_times_out_of_range_in_utc_are_field_errors(api: Api) -> None:
     assert answer.status_code == 422
     assert answer.json()["errors"][0]["field"] == "body.finished_at"
     assert api.get("/runs", since="0001-01-01T00:00:00+00:01").status_code == 422
+
+
+def test_params_that_are_not_finite_numbers_are_refused_naming_the_field(api: Api) -> None:
+    """Issue 17, case 4: NaN, Infinity or 1e309 in params used to be stored, and every
+    comparison of that run answered 500 from then on."""
+    auth = api.register()
+    text = make_run().to_json()
+    before = api.get("/runs").json()["items"]
+    for bad in ("NaN", "Infinity", "-Infinity", "1e309"):
+        document = text.replace('"params":{}', '"params":{"p":' + bad + "}", 1)
+        assert document != text
+        answer = api.client.post(
+            "/api/v1/runs", content=document, headers={**auth, "Content-Type": "application/json"}
+        )
+        assert answer.status_code == 422, (bad, answer.text)
+        assert "finite" in answer.text and "params" in answer.json()["errors"][0]["field"]
+        batch = api.client.post(
+            "/api/v1/runs/batch",
+            content='{"runs":[' + document + "]}",
+            headers={**auth, "Content-Type": "application/json"},
+        )
+        assert batch.status_code == 200 and batch.json()["outcomes"][0]["outcome"] == "invalid"
+    assert api.get("/runs").json()["items"] == before

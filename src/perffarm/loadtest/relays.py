@@ -42,6 +42,8 @@ def _finite(text: str) -> float | None:
 
 
 def _int64(text: str) -> int | float | None:
+    if len(text) > 21:  # beyond 64 bits, and int() refuses numbers of 4,300 digits
+        return _finite(text)
     value = int(text)
     return value if -(2**63) <= value < 2**64 else _finite(text)
 

@@ -14,9 +14,10 @@ import math
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -28,8 +29,19 @@ from pydantic import (
 SCHEMA_VERSION: Final = "perffarm.run/1"
 
 # Parameter values stay scalar so that a series key (params included) is hashable and
-# comparable across runs and databases.
+# comparable across runs and databases; a number is finite, so that every reader can
+# compare it (NaN is not even equal to itself).
 ParamValue = str | int | float | bool
+
+
+def _finite_params(params: dict[str, ParamValue]) -> dict[str, ParamValue]:
+    for name, value in params.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{name}: params must be finite numbers (no NaN or infinity)")
+    return params
+
+
+Params = Annotated[dict[str, ParamValue], AfterValidator(_finite_params)]
 JsonValue = Any
 
 
@@ -110,7 +122,7 @@ class Result(_Strict):
     """One measured quantity of one benchmark, with every repetition kept."""
 
     benchmark: str = Field(min_length=1)
-    params: dict[str, ParamValue] = Field(default_factory=dict)
+    params: Params = Field(default_factory=dict)
     metric: str = Field(min_length=1)
     unit: str = Field(description="Normalised unit: s, bytes, 1/s, %, or a free unit.")
     direction: Direction = Direction.LOWER
@@ -256,7 +268,7 @@ class MeasurementRecord(_Strict):
     error: str | None = None
     started_at: AwareDatetime | None = None
     finished_at: AwareDatetime | None = None
-    params: dict[str, ParamValue] = Field(default_factory=dict)
+    params: Params = Field(default_factory=dict)
     options: dict[str, JsonValue] = Field(
         default_factory=dict, description="Options as written in the suite (secrets unexpanded)."
     )
@@ -295,7 +307,7 @@ class RunDocument(_Strict):
     tables: list[Table] = Field(default_factory=list)
     attachments: list[Attachment] = Field(default_factory=list)
     series: list[Series] = Field(default_factory=list)
-    params: dict[str, ParamValue] = Field(default_factory=dict)
+    params: Params = Field(default_factory=dict)
     agent: Agent | None = None
 
     def to_json(self, *, indent: int | None = None) -> str:

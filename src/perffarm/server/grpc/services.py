@@ -353,9 +353,15 @@ def _batch_json(batch: pb.DatapointBatch) -> bytes:
 def _point_dict(index: int, point: pb.Datapoint) -> dict[str, Any]:
     try:
         metrics = _loads(point.metrics_json or "null")
-    except ValueError:
+    except ValueError as exc:
+        # orjson's own words for what it refuses: too deep, a number no double holds.
+        reason = (
+            str(exc).split(":")[0]
+            if "recursion" in str(exc).lower() or ("infinity" in str(exc))
+            else "not valid JSON"
+        )
         raise Refused(
-            INVALID, f"invalid batch: datapoints[{index}].metrics_json: not valid JSON"
+            INVALID, f"invalid batch: datapoints[{index}].metrics_json: {reason}"
         ) from None
     item: dict[str, Any] = {"peerId": point.peer_id, "metrics": metrics}
     if point.HasField("timestamp"):

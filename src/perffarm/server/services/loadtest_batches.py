@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
+import orjson
 from pydantic import ValidationError
 
 from perffarm.gcpause import collector_paused
@@ -143,6 +144,25 @@ def _msgspec_error(exc: Exception) -> BatchError:
     return BatchError("body" + path, message)
 
 
+#: What a number no double holds needs: an exponent of three digits, or twenty digits in a
+#: row. Rare in metrics; where it appears, the datapoint's metrics are parsed to be sure.
+_MAYBE_HUGE = re.compile(rb"\d{20,}|[eE][+-]?\d{3,}")
+
+
+def _check_numbers(index: int, metrics: msgspec.Raw) -> None:
+    """Every number of a datapoint's metrics is finite as a double: one that is not
+    (``1e999``, an integer of 400 digits) would poison every reading of the test."""
+    if not _MAYBE_HUGE.search(bytes(metrics)):
+        return
+    try:
+        orjson.loads(bytes(metrics))
+    except orjson.JSONDecodeError as exc:
+        raise BatchError(
+            f"body.datapoints.{index}.metrics",
+            f"holds a number no double can hold ({str(exc).split(':')[0]}): send finite numbers",
+        ) from None
+
+
 def _parse_fast(raw: bytes) -> ParsedBatch:
     try:
         decoded = _DECODER.decode(raw)
@@ -154,6 +174,8 @@ def _parse_fast(raw: bytes) -> ParsedBatch:
         raise _msgspec_error(exc) from None
     except (msgspec.DecodeError, UnicodeDecodeError):
         raise BatchError("body", "not valid JSON (UTF-8)") from None
+    except RecursionError:
+        raise BatchError("body", "nested too deeply (metrics are flat objects)") from None
     envelope = _envelope(
         {
             "worker": decoded.worker,
@@ -175,5 +197,8 @@ def _parse_fast(raw: bytes) -> ParsedBatch:
             raise BatchError(f"body.datapoints.{index}.metrics", "must be an object")
         if point.timestamp is None:
             point.timestamp = stamp
+    if _MAYBE_HUGE.search(raw):
+        for index, point in enumerate(points):
+            _check_numbers(index, point.metrics)
     stamps = [point.timestamp or stamp for point in points]
     return ParsedBatch(envelope, len(points), min(stamps), max(stamps), _ENCODE(points))

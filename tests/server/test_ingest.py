@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from perffarm.app import create_app
+from perffarm.model import Attachment
 from perffarm.server.store import tables as t
 from perffarm.server.store.engine import make_engine
 from tests.server.conftest import Api, make_settings
@@ -289,3 +291,44 @@ def test_params_that_are_not_finite_numbers_are_refused_naming_the_field(api: Ap
         )
         assert batch.status_code == 200 and batch.json()["outcomes"][0]["outcome"] == "invalid"
     assert api.get("/runs").json()["items"] == before
+
+
+def test_attachments_of_any_name_download_and_bad_ones_are_refused(api: Api) -> None:
+    """Issue 17, case 5: names outside Latin-1 answered 500 on download; a media type with
+    CR/LF broke the connection; a second attachment of one name was unreachable."""
+    auth = api.register()
+    files = {
+        "résumé✓.txt": ("text/plain; charset=utf-8", "Grüße".encode()),
+        "日本語.txt": ("text/plain", b"ok"),
+        'quote".log': ("application/octet-stream", b"\x00\x01"),
+    }
+    run = make_run(
+        attachments=[
+            Attachment.from_bytes(name, data, media_type=kind)
+            for name, (kind, data) in files.items()
+        ]
+    )
+    assert api.post_run(run, auth).status_code == 201
+    for name, (kind, data) in files.items():
+        answer = api.client.get(f"/api/v1/runs/{run.id}/attachments/{quote(name)}")
+        assert answer.status_code == 200, (name, answer.text)
+        assert answer.content == data and answer.headers["content-type"].startswith(kind)
+        disposition = answer.headers["content-disposition"]
+        assert disposition.startswith("attachment; filename=")
+        if not name.isascii():
+            assert "filename*=UTF-8''" + quote(name, safe="") in disposition
+
+    good = Attachment.from_bytes("a.txt", b"x").model_dump()
+    for bad, field in (
+        ({**good, "media_type": "text/plain\r\nX-Injected: 1"}, "media_type"),
+        ({**good, "name": "line\nbreak.txt"}, "name"),
+    ):
+        document = make_run().model_dump(mode="json", by_alias=True)
+        document["attachments"] = [bad]
+        answer = api.client.post("/api/v1/runs", json=document, headers=auth)
+        assert answer.status_code == 422, answer.text
+        assert any(field in e["field"] for e in answer.json()["errors"]), answer.text
+    twice = make_run().model_dump(mode="json", by_alias=True)
+    twice["attachments"] = [good, good]
+    answer = api.client.post("/api/v1/runs", json=twice, headers=auth)
+    assert answer.status_code == 422 and "names are unique" in answer.text

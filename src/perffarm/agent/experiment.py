@@ -91,10 +91,18 @@ class Experiment:
 
     # -- the API measurements use -----------------------------------------------------------
 
-    def set_param(self, name: str, value: ParamValue) -> None:
-        """A parameter of the whole measurement; every result it adds carries it."""
+    def set_param(self, name: str, value: ParamValue, *, replace: bool = False) -> None:
+        """A parameter of the whole measurement; every result it adds carries it. Setting
+        one that is set already is an error unless ``replace`` says so."""
         if not isinstance(value, str | int | float | bool):
             raise TypeError(f"param {name!r} must be a string, number or boolean, not {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"param {name!r} must be a finite number, not {value!r}")
+        if name in self.params and not replace and self.params[name] != value:
+            raise ValueError(
+                f"param {name!r} is set already (to {self.params[name]!r}): pass replace=True "
+                "to change it"
+            )
         self.params[name] = value
 
     def create_table(self, fields: Sequence[str], name: str | None = None) -> ExperimentTable:
@@ -158,6 +166,8 @@ class Experiment:
                 if isinstance(content, str)
                 else ("application/octet-stream")
             )
+        if any(existing.name == name for existing in self.attachments):
+            raise ValueError(f"an attachment named {name!r} exists already: choose another name")
         attachment = Attachment.from_bytes(
             name, data, media_type=media_type, measurement=self.measurement
         )

@@ -435,11 +435,32 @@ def _assemble(
         results=results,
         tables=[table for experiment in experiments for table in experiment.tables],
         build=build,
-        attachments=[
-            *build_attachments,
-            *(item for experiment in experiments for item in experiment.attachments),
-        ],
+        attachments=unique_names(
+            [
+                *build_attachments,
+                *(item for experiment in experiments for item in experiment.attachments),
+            ]
+        ),
         series=[*series, *(item for experiment in experiments for item in experiment.series)],
         params={},
         agent=agent_info(),
     )
+
+
+def unique_names(attachments: list[Attachment]) -> list[Attachment]:
+    """The run's attachments with names unique in the run, as the document requires: two
+    measurements may each attach a ``postgresql.log``; the later ones are named after their
+    measurement (and numbered, when that is not enough)."""
+    taken: set[str] = set()
+    named = []
+    for attachment in attachments:
+        name = attachment.name
+        if name in taken:
+            base = f"{attachment.measurement}/{name}" if attachment.measurement else name
+            name, n = base, 2
+            while name in taken:
+                name, n = f"{base}.{n}", n + 1
+            attachment = attachment.model_copy(update={"name": name})
+        taken.add(name)
+        named.append(attachment)
+    return named

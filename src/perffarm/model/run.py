@@ -169,8 +169,19 @@ class Table(_Strict):
 class Attachment(_Strict):
     """A file kept with the run (a log, an output file). Content travels base64-encoded."""
 
-    name: str = Field(min_length=1)
-    media_type: str = "application/octet-stream"
+    name: str = Field(
+        min_length=1,
+        max_length=500,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="Unique in the run; any text but control characters.",
+    )
+    media_type: str = Field(
+        "application/octet-stream",
+        max_length=200,
+        # type/subtype and parameters, as a header carries them (RFC 9110): ASCII, no
+        # control characters.
+        pattern=r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+( *;[ -~]*)?$",
+    )
     size: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     content: str = Field(description="Base64 of the bytes.")
@@ -309,6 +320,17 @@ class RunDocument(_Strict):
     series: list[Series] = Field(default_factory=list)
     params: Params = Field(default_factory=dict)
     agent: Agent | None = None
+
+    @model_validator(mode="after")
+    def _attachment_names_unique(self) -> RunDocument:
+        seen: set[str] = set()
+        for attachment in self.attachments:
+            if attachment.name in seen:
+                raise ValueError(
+                    f"two attachments are named {attachment.name!r}: names are unique in a run"
+                )
+            seen.add(attachment.name)
+        return self
 
     def to_json(self, *, indent: int | None = None) -> str:
         return self.model_dump_json(by_alias=True, indent=indent)

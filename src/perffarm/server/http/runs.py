@@ -27,6 +27,7 @@ from perffarm.model.api import (
 )
 from perffarm.server.core.paging import MAX_PAGE
 from perffarm.server.core.principal import Machine, Principal
+from perffarm.server.http import downloads
 from perffarm.server.http.deps import connection, principal, upload_machine
 from perffarm.server.services.ingest import field_errors
 from perffarm.server.store import runs
@@ -199,10 +200,9 @@ def get_attachment(
     conn: sa.Connection = Depends(connection),
 ) -> Response:
     """One attachment's bytes, with its media type."""
-    data, media_type = runs.attachment(conn, str(run_id), name, admin=who.admin, viewer=who.viewer)
-    filename = name.rsplit("/", 1)[-1].replace('"', "")
+    data, stored_type = runs.attachment(conn, str(run_id), name, admin=who.admin, viewer=who.viewer)
     return Response(
         data,
-        media_type=media_type,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        media_type=downloads.media_type(stored_type),
+        headers={"Content-Disposition": downloads.disposition(name)},
     )

@@ -380,3 +380,13 @@ def test_a_stored_number_no_double_holds_is_read_as_null() -> None:
 
     data = b'[{"peerId":"p","timestamp":1,"metrics":{"sent":1' + b"0" * 5000 + b',"ok":2}}]'
     assert read_points(data)[0]["metrics"] == {"sent": None, "ok": 2}
+
+
+def test_an_id_ending_in_a_newline_names_no_test_and_no_file(
+    client: TestClient, tmp_path: Path
+) -> None:
+    """Issue 17, case 9: `$` matched before a final newline, and `abc\\n.json` was written."""
+    refused = client.post("/test/abc%0A", json={"started": True})
+    assert refused.status_code == 400 and refused.json()["status"] == "invalid-test-id"
+    assert client.get("/test/abc%0A").status_code == 404
+    assert not [p for p in tmp_path.rglob("*") if "\n" in p.name]

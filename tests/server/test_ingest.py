@@ -332,3 +332,27 @@ def test_attachments_of_any_name_download_and_bad_ones_are_refused(api: Api) -> 
     twice["attachments"] = [good, good]
     answer = api.client.post("/api/v1/runs", json=twice, headers=auth)
     assert answer.status_code == 422 and "names are unique" in answer.text
+
+
+def test_a_nul_character_gets_one_answer_on_both_databases(api: Api) -> None:
+    """Issue 17, case 11: SQLite kept what PostgreSQL refused."""
+    answer = api.client.post("/api/v1/machines", json={"name": "m-1", "owner": "o\x00x"})
+    assert answer.status_code == 422 and "NUL" in answer.text
+    answer = api.client.post(
+        "/api/v1/users", json={"name": "bob", "display_name": "B\x00"}, headers=api.admin
+    )
+    assert answer.status_code == 422 and "NUL" in answer.text
+    assert api.get("/machines", admin=True).json()["items"] == []
+
+
+def test_a_gzip_body_with_bytes_after_its_end_is_refused(api: Api) -> None:
+    """Issue 17, case 11: trailing bytes after the gzip stream were ignored."""
+    auth = api.register()
+    body = gzip.compress(make_run().to_json().encode()) + b"trailing"
+    answer = api.client.post(
+        "/api/v1/runs",
+        content=body,
+        headers={**auth, "Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+    assert answer.status_code == 400 and "after the end" in answer.json()["detail"]
+    assert api.get("/runs", admin=True).json()["items"] == []

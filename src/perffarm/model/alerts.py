@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from perffarm.model.text import Text
+
 AlertState = Literal["new", "acknowledged", "invalid", "fixed"]
 AlertKind = Literal["regression", "improvement"]
 
@@ -94,14 +96,14 @@ class AlertGroup(_Payload):
 
 class StateChange(_Payload):
     state: AlertState
-    note: str | None = Field(None, max_length=2000)
+    note: Text | None = Field(None, max_length=2000)
 
 
 class BreakRequest(_Payload):
-    run_id: str = Field(
+    run_id: Text = Field(
         ..., min_length=1, max_length=36, description="The first run of the new normal."
     )
-    note: str | None = Field(None, max_length=2000)
+    note: Text | None = Field(None, max_length=2000)
 
 
 class SeriesBreak(_Payload):
@@ -123,9 +125,9 @@ class BreakAdded(_Payload):
 
 
 class SettingsChange(_Payload):
-    alert_webhook_url: str | None = Field(None, max_length=2000)
-    alert_p_value: str | float | None = None
-    alert_min_magnitude: str | float | None = Field(None, description="e.g. 2% or 0.02")
+    alert_webhook_url: Text | None = Field(None, max_length=2000)
+    alert_p_value: Text | float | None = None
+    alert_min_magnitude: Text | float | None = Field(None, description="e.g. 2% or 0.02")
 
 
 class AlertSettingsView(_Payload):

@@ -16,6 +16,8 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from perffarm.model.text import Text
+
 #: The API this code speaks (both sides).
 API_VERSION = 1
 #: The oldest server API this client can talk to.
@@ -33,7 +35,7 @@ _MACHINE_NAME = re.compile(MACHINE_NAME_PATTERN)
 
 
 def valid_machine_name(name: str) -> bool:
-    return bool(_MACHINE_NAME.match(name))
+    return bool(_MACHINE_NAME.fullmatch(name))
 
 
 class _Payload(BaseModel):
@@ -124,7 +126,7 @@ class SingleResult(_Payload):
 
 class MachineRegistration(_Payload):
     name: str = Field(pattern=MACHINE_NAME_PATTERN, description="Alias of the machine.")
-    owner: str = Field(min_length=1, max_length=200)
+    owner: Text = Field(min_length=1, max_length=200)
 
 
 class MachineCredentials(_Payload):
@@ -254,7 +256,7 @@ class MachineGrant(_Payload):
 
 
 class GrantRequest(_Payload):
-    user: str = Field(min_length=1, max_length=100, description="The user to let act.")
+    user: Text = Field(min_length=1, max_length=100, description="The user to let act.")
 
 
 class SeriesKey(_Payload):

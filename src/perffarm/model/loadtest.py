@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from perffarm.model.text import Text
+
 TEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
 MAX_BATCH_DATAPOINTS = 100_000
 #: A worker silent for this long before the end, without its final batch, is missing.
@@ -70,7 +72,7 @@ class BatchAck(_Payload):
 class LoadTestCreate(_Payload):
     id: str | None = Field(default=None, pattern=TEST_ID_PATTERN)
     started: bool = False
-    description: str | None = Field(default=None, max_length=2000)
+    description: Text | None = Field(default=None, max_length=2000)
     duration: float | None = Field(default=None, gt=0, description="Seconds peers run.")
     peers: int | None = Field(default=None, ge=0)
     thresholds: Thresholds = Field(default_factory=dict)

@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from perffarm.model.text import Text
+
 Scope = Literal["read", "upload", "admin"]
 TokenKind = Literal["personal", "access", "refresh"]
 
@@ -67,19 +69,19 @@ class TokenList(_Payload):
 
 
 class TokenRequest(_Payload):
-    scope: str = Field("read", description="read, upload or admin (each includes the ones before)")
-    expires: str | None = Field(
+    scope: Text = Field("read", description="read, upload or admin (each includes the ones before)")
+    expires: Text | None = Field(
         None,
         description="e.g. 90d, 12h, 2w, or 'never'. Omitted: 90 days, or until the "
         "credential that makes the token ends, when that is sooner. A token never outlives "
         "the credential that made it.",
     )
-    name: str = Field("", max_length=200, description="What the token is for.")
+    name: Text = Field("", max_length=200, description="What the token is for.")
 
 
 class NewUser(_Payload):
-    name: str = Field(min_length=1, max_length=100)
-    display_name: str | None = Field(None, max_length=200)
-    email: str | None = Field(None, max_length=320)
-    password: str | None = Field(None, min_length=8, max_length=1000)
+    name: Text = Field(min_length=1, max_length=100)
+    display_name: Text | None = Field(None, max_length=200)
+    email: Text | None = Field(None, max_length=320)
+    password: Text | None = Field(None, min_length=8, max_length=1000)
     is_admin: bool = False

@@ -25,7 +25,7 @@ class BuildStepConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _name_is_simple(cls, name: str) -> str:
-        if not _STEP_NAME.match(name):
+        if not _STEP_NAME.fullmatch(name):
             raise ValueError(
                 f"step name {name!r} must be letters, digits, '.', '_' or '-' "
                 "(it names the step's log file)"

@@ -69,6 +69,11 @@ class BodyMiddleware:
             if not decoder.eof:
                 await self._refuse(scope, receive, send, 400, "the gzip body is truncated")
                 return
+            if decoder.unused_data:
+                await self._refuse(
+                    scope, receive, send, 400, "the gzip body has bytes after the end of its stream"
+                )
+                return
         new_headers = [
             (k, v)
             for k, v in scope["headers"]

@@ -22,6 +22,6 @@ def disposition(name: str) -> str:
 def media_type(stored: str | None) -> str:
     """The stored media type when a header can carry it (documents stored before it was
     checked may hold anything), else the generic one."""
-    if stored and _HEADER_SAFE_TYPE.match(stored):
+    if stored and _HEADER_SAFE_TYPE.fullmatch(stored):
         return stored
     return "application/octet-stream"

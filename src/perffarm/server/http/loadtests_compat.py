@@ -134,7 +134,7 @@ async def _json_body(request: Request) -> Any:
 
 
 def _create(request: Request, test_id: str | None, body: Any) -> JSONResponse:
-    if test_id is not None and not _SAFE_ID.match(test_id):
+    if test_id is not None and not _SAFE_ID.fullmatch(test_id):
         # The id becomes a file name ({id}.json): only characters safe in every file system.
         return _answer(INVALID_ID, 400)
     started = bool(isinstance(body, dict) and body.get("started"))

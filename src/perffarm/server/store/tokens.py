@@ -163,12 +163,12 @@ def get(conn: sa.Connection, token_id: str) -> TokenRecord:
 
 
 def looks_like_token(text: str) -> bool:
-    return TOKEN_PATTERN.match(text) is not None
+    return TOKEN_PATTERN.fullmatch(text) is not None
 
 
 def resolve(conn: sa.Connection, token: str, *, kinds: tuple[str, ...]) -> TokenRecord:
     """The record of a usable token of one of ``kinds``; Unauthorized says why not."""
-    match = TOKEN_PATTERN.match(token)
+    match = TOKEN_PATTERN.fullmatch(token)
     if match is None or _KIND_OF_PREFIX[match.group(1)] not in kinds:
         raise Unauthorized("unknown token")
     row = conn.execute(

@@ -35,7 +35,7 @@ def _dummy_hash() -> str:
 
 
 def check_name(name: str) -> str:
-    if not NAME_PATTERN.match(name or ""):
+    if not NAME_PATTERN.fullmatch(name or ""):
         raise Invalid(
             f"invalid user name {name!r}: use letters, digits, '.', '_' and '-' "
             "(at most 100, starting with a letter or digit)"
@@ -178,8 +178,15 @@ def upsert_oidc(
     """The user for (provider, subject), created on the first sign-in, updated after.
 
     The user name is chosen once, at creation: it names machines and appears in URLs, so
-    a changed name at the provider changes the display name, email and avatar only.
+    a changed name at the provider changes the display name, email and avatar only. What
+    a provider says is kept without NUL characters (which PostgreSQL refuses).
     """
+    display_name, preferred_name = (
+        display_name.replace("\x00", ""),
+        preferred_name.replace("\x00", ""),
+    )
+    email = email.replace("\x00", "") if email else email
+    avatar_url = avatar_url.replace("\x00", "") if avatar_url else avatar_url
     with writing(conn):
         row = conn.execute(
             sa.select(t.users.c.id).where(

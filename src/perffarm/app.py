@@ -35,6 +35,7 @@ from perffarm.server.http import users as users_api
 from perffarm.server.http.body import BodyMiddleware
 from perffarm.server.http.fastput import FastMetricsPut
 from perffarm.server.http.middleware import AuthMiddleware, SecurityHeadersMiddleware
+from perffarm.server.http.openapi import with_error_answers
 from perffarm.server.http.ratelimit import RateLimiter
 from perffarm.server.services import loadtests
 from perffarm.server.services.alert_settings import load_settings
@@ -55,6 +56,11 @@ class ResultsServer(FastAPI):
     """The app, with the load-test routes' fast path outermost: ahead of every middleware
     (which it skips only for requests they would have passed unchanged) and of the
     framework's own layers."""
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            self.openapi_schema = with_error_answers(super().openapi())
+        return self.openapi_schema
 
     def build_middleware_stack(self) -> Any:
         stack = super().build_middleware_stack()

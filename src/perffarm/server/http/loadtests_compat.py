@@ -113,10 +113,16 @@ async def status() -> JSONResponse:
     return _answer({"status": "ok"})
 
 
-@router.options("/test")
-@router.options("/test/{rest:path}")
-@router.options("/status")
+@router.options("/test", status_code=204, response_class=Response)
+@router.options("/status", status_code=204, response_class=Response)
 async def preflight() -> Response:
+    """A CORS preflight: every origin, method and header is allowed."""
+    return Response(status_code=204, headers=CORS)
+
+
+@router.options("/test/{rest:path}", status_code=204, response_class=Response)
+async def preflight_below(rest: str) -> Response:
+    """A CORS preflight of any route below ``/test``."""
     return Response(status_code=204, headers=CORS)
 
 

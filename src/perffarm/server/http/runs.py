@@ -191,7 +191,7 @@ def get_run(
 @router.get(
     "/{run_id}/attachments/{name:path}",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses={200: {"content": {"*/*": {}}, "description": "The bytes, with their media type."}},
 )
 def get_attachment(
     run_id: uuid.UUID,

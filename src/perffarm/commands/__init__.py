@@ -25,6 +25,7 @@ from perffarm.commands import (
     changepoints,
     check,
     compare,
+    data,
     db,
     documents,
     ingest,
@@ -95,6 +96,7 @@ app.command("compare")(compare.compare_command)
 app.command("check")(check.check_command)
 app.command("server")(server.server_command)
 app.add_typer(db.app)
+app.add_typer(data.app)
 app.add_typer(user.app)
 app.add_typer(loadtest.app)
 

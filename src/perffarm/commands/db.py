@@ -1,6 +1,8 @@
-"""`perffarm db upgrade|backup|restore|copy|reset-admin-token`: the results server's database."""
+"""`perffarm db upgrade|backup|restore|copy|usage|prune|audit|reset-admin-token`: the results
+server's database, used directly (no server needed)."""
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -222,3 +224,201 @@ def db_copy(
             table.add_row(name, f"{count:,}")
     console.print(table)
     console.print(f"{sum(copied.values()):,} rows copied; start the server on the new database")
+
+
+KEEP_SAMPLES_HELP = "Keep raw samples and attachments this long: 90d, 12w, 1y or forever."
+KEEP_DATAPOINTS_HELP = "Keep load-test datapoints this long after a test finished (90d, forever)."
+
+
+def _retention(database: str, keep_samples: "str | None", keep_datapoints: "str | None") -> Any:
+    """The Retention of a database, with the policy given or the server's environment's."""
+    from perffarm.console import UsageError
+    from perffarm.model.lifecycle import RetentionPolicy, format_retention, parse_retention
+    from perffarm.server.services.lifecycle import Retention
+    from perffarm.server.settings import Settings
+
+    try:
+        defaults = Settings().retention
+        policy = RetentionPolicy(
+            keep_samples=format_retention(parse_retention(keep_samples))
+            if keep_samples is not None
+            else defaults.keep_samples,
+            keep_datapoints=format_retention(parse_retention(keep_datapoints))
+            if keep_datapoints is not None
+            else defaults.keep_datapoints,
+        )
+    except ValueError as exc:
+        errors = getattr(exc, "errors", None)  # pydantic's, from a PERFFARM_KEEP_* variable
+        message = errors()[0]["msg"].removeprefix("Value error, ") if errors else str(exc)
+        raise UsageError(f"retention: {message}") from None
+    engine, _, _ = open_and_migrate(database)
+    return Retention(engine, policy)
+
+
+def _print_report(report: Any) -> None:
+    from rich.table import Table
+
+    from perffarm.console import console
+
+    verb = "would remove" if report.dry_run else "removed"
+    table = Table("what", verb, title=f"prune ({'dry run' if report.dry_run else 'done'})")
+    for name, value in report.model_dump().items():
+        if name != "dry_run":
+            table.add_row(name.replace("_", " "), f"{value:,}")
+    console.print(table)
+
+
+@app.command("usage")
+def db_usage(
+    database: str = typer.Option(
+        "./farm.db", "--database", "-d", envvar="PERFFARM_DATABASE", help=DATABASE_HELP
+    ),
+    keep_samples: "str | None" = typer.Option(None, "--keep-samples", help=KEEP_SAMPLES_HELP),
+    keep_datapoints: "str | None" = typer.Option(
+        None, "--keep-datapoints", help=KEEP_DATAPOINTS_HELP
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """What the database holds (rows and bytes per table, project and machine), and what a
+    retention policy would remove now.
+
+    Example: perffarm db usage --database ./farm.db --keep-samples 90d
+    """
+    need_server_extra()
+    from rich.table import Table
+    from rich.text import Text
+
+    from perffarm.console import console, print_json
+
+    retention = _retention(database, keep_samples, keep_datapoints)
+    try:
+        usage = retention.usage()
+    finally:
+        retention.engine.dispose()
+    if as_json:
+        print_json(usage.model_dump(mode="json"))
+        return
+    tables = Table("table", "rows", "bytes", title="tables")
+    for row in sorted(usage.tables, key=lambda u: -(u.bytes or 0)):
+        if row.rows or row.bytes:
+            size = "?" if row.bytes is None else _size(row.bytes)
+            tables.add_row(row.name, f"{row.rows:,}", size)
+    console.print(tables)
+    for title, groups in (("projects", usage.projects), ("machines", usage.machines)):
+        table = Table(title[:-1], "runs", "results", "raw samples", title=title)
+        for held in groups[:20]:
+            table.add_row(
+                Text(held.name), f"{held.runs:,}", f"{held.results:,}", f"{held.samples:,}"
+            )
+        console.print(table)
+    if usage.database_bytes is not None:
+        console.print(f"database: {_size(usage.database_bytes)}", markup=False)
+    console.print(
+        f"policy: samples {usage.policy.keep_samples}, datapoints {usage.policy.keep_datapoints}",
+        markup=False,
+    )
+    _print_report(usage.would_remove)
+
+
+@app.command("prune")
+def db_prune(
+    database: str = typer.Option(
+        "./farm.db", "--database", "-d", envvar="PERFFARM_DATABASE", help=DATABASE_HELP
+    ),
+    keep_samples: "str | None" = typer.Option(None, "--keep-samples", help=KEEP_SAMPLES_HELP),
+    keep_datapoints: "str | None" = typer.Option(
+        None, "--keep-datapoints", help=KEEP_DATAPOINTS_HELP
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count what would go; change nothing."),
+    vacuum: bool = typer.Option(
+        False,
+        "--vacuum",
+        help="Then give the space back (SQLite: rewrites the file and blocks writers while it "
+        "runs; PostgreSQL: VACUUM ANALYZE).",
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Apply a retention policy now, in small batches, while servers go on (they apply
+    theirs daily). Old runs keep their summaries and stay on every chart; runs marked keep,
+    tagged runs and kept projects or branches are whole. Expired sign-in rows go, too.
+
+    Example: perffarm db prune --database ./farm.db --keep-samples 90d --dry-run
+    """
+    need_server_extra()
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from perffarm.console import err_console, print_json
+
+    retention = _retention(database, keep_samples, keep_datapoints)
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("pruning {task.description}: {task.completed:,}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=as_json or dry_run,
+    )
+    tasks: dict[str, Any] = {}
+
+    def advance(what: str, count: int) -> None:
+        if what not in tasks:
+            tasks[what] = progress.add_task(what, total=None)
+        progress.advance(tasks[what], count)
+
+    try:
+        with progress:
+            report = retention.prune(dry_run=dry_run, actor="perffarm db prune", progress=advance)
+            if vacuum and not dry_run:
+                from perffarm.server.store.lifecycle import vacuum as give_back
+
+                advance("vacuum", 0)
+                give_back(retention.engine)
+    finally:
+        retention.engine.dispose()
+    if as_json:
+        print_json(report.model_dump(mode="json"))
+    else:
+        _print_report(report)
+
+
+@app.command("audit")
+def db_audit(
+    database: str = typer.Option(
+        "./farm.db", "--database", "-d", envvar="PERFFARM_DATABASE", help=DATABASE_HELP
+    ),
+    limit: int = typer.Option(50, "--limit", "-n", min=1, help="How many events, newest first."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Who deleted, retired, disabled or pruned what, and when (newest first).
+
+    Example: perffarm db audit --database ./farm.db --limit 20
+    """
+    need_server_extra()
+    from rich.table import Table
+    from rich.text import Text
+
+    from perffarm.console import console, print_json
+    from perffarm.server.store.lifecycle import audit_events
+
+    engine, _, _ = open_and_migrate(database)
+    try:
+        with engine.connect() as conn:
+            events = audit_events(conn, limit=limit)
+    finally:
+        engine.dispose()
+    if as_json:
+        print_json([event.model_dump(mode="json") for event in events])
+        return
+    if not events:
+        console.print("nothing deleted, retired or pruned yet")
+        return
+    table = Table("when", "who", "did", "what", "detail", title="audit")
+    for event in events:
+        table.add_row(
+            event.at.strftime("%Y-%m-%d %H:%M"),
+            Text(event.actor),
+            event.action,
+            Text(event.target),
+            Text(event.detail),
+        )
+    console.print(table)

@@ -124,6 +124,21 @@ def server_command(
         "machine (qps_json_driver sends none); without it they are refused.",
         show_default=False,
     ),
+    keep_samples: str | None = typer.Option(
+        None,
+        "--keep-samples",
+        envvar="PERFFARM_KEEP_SAMPLES",
+        help="Keep raw samples and attachments this long (90d, 12w, 1y); older runs keep "
+        "their summaries. Default: forever.",
+        show_default=False,
+    ),
+    keep_datapoints: str | None = typer.Option(
+        None,
+        "--keep-datapoints",
+        envvar="PERFFARM_KEEP_DATAPOINTS",
+        help="Keep load-test datapoints this long after a test finished. Default: forever.",
+        show_default=False,
+    ),
 ) -> None:
     """Run the results server (HTTP API under /api/v1, OpenAPI at /api/v1/openapi.json).
 
@@ -132,6 +147,8 @@ def server_command(
     At scale: perffarm server --address 0.0.0.0:8080 --database postgresql://u@h/farm --workers 4
 
     With gRPC: perffarm server --address 127.0.0.1:8080 --grpc-address 127.0.0.1:50051
+
+    With retention: perffarm server --database ./farm.db --keep-samples 90d --keep-datapoints 30d
     """
     need_server_extra()
     import os
@@ -153,7 +170,17 @@ def server_command(
         providers = load_oidc_providers(Path(oidc_config).read_text()) if oidc_config else ()
     except (OSError, ValueError) as exc:
         raise UsageError(f"--oidc-config {oidc_config}: {exc}") from None
+    from perffarm.model.lifecycle import FOREVER, format_retention, parse_retention
+
+    retention = {}
+    for flag, value in (("--keep-samples", keep_samples), ("--keep-datapoints", keep_datapoints)):
+        try:
+            retention[flag] = format_retention(parse_retention(value or FOREVER))
+        except ValueError as exc:
+            raise UsageError(f"{flag}: {exc}") from None
     settings = Settings(
+        keep_samples=retention["--keep-samples"],
+        keep_datapoints=retention["--keep-datapoints"],
         database=database,
         max_body=_parse_size(max_body),
         registration=registration,

@@ -46,6 +46,10 @@ def _register(farm: Farm, name: str, owner_token: str | None = None) -> dict[str
     return {"Authorization": f"Bearer {name}:{made.json()['secret']}"}
 
 
+def _status(farm: Farm, method: str, path: str, **kwargs) -> int:  # type: ignore[no-untyped-def]
+    return farm.client.request(method, path, headers=ADMIN_HEADERS, **kwargs).status_code
+
+
 def _upload(farm: Farm, run: RunDocument, machine: dict[str, str]):  # type: ignore[no-untyped-def]
     return farm.client.post(
         "/api/v1/runs",
@@ -374,3 +378,19 @@ def test_bad_retention_is_one_line(tmp_path: Path, capsys) -> None:  # type: ign
     assert len(err.splitlines()) == 1 and "not a retention" in err
     assert main(["server", "--database", str(tmp_path / "f.db"), "--keep-datapoints", "0d"]) == 2
     assert "--keep-datapoints" in capsys.readouterr().err
+
+
+def test_the_data_page_shows_admins_the_policy_and_the_audit_trail(farm: Farm) -> None:
+    lab = _register(farm, "lab-01")
+    run = _aged(5, project="p<b>x")
+    assert _upload(farm, run, lab).status_code == 201
+    assert _status(farm, "DELETE", f"/api/v1/runs/{run.id}") == 200
+    page = farm.client.get("/admin/data", headers=ADMIN_HEADERS)
+    assert page.status_code == 200
+    assert "forever" in page.text and "delete run" in page.text and str(run.id) in page.text
+    assert "p&lt;b&gt;x" in page.text and "p<b>x" not in page.text
+    twin = farm.client.get("/api/v1/views/admin/data", headers=ADMIN_HEADERS).json()
+    assert twin["audit"][0]["target"] == str(run.id)
+    user = farm.bearer(farm.token(farm.alice))
+    assert farm.client.get("/admin/data", headers=user).status_code == 403
+    assert farm.client.get("/api/v1/views/admin/data").status_code == 401

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from perffarm.agent.record import add_statistics, redact
 from perffarm.agent.store import LocalStore
 from perffarm.model import (
@@ -25,6 +28,7 @@ SECRET = "s3cr3t-Pass"
 # Secrets that would have broken the run when every string was scrubbed: digits of every
 # timestamp, a fingerprint's characters, a name another part refers to.
 AWKWARD = ["2", "22", "0", "-", "T", "ok", "build", "wall_time", "lab-01"]
+_IDS = {"id", "project", "tag", "suite", "machine", "started_at", "finished_at", "status"}
 
 
 def _document() -> RunDocument:
@@ -127,6 +131,21 @@ def test_keys_ids_names_timestamps_and_numbers_never_change() -> None:
     assert scrubbed.measurements[0].started_at == document.measurements[0].started_at
     assert scrubbed.tables[0].fields == ["repetition", "output"]
     assert scrubbed.tables[0].rows[0][0] == 2
+
+
+@settings(max_examples=60, deadline=None)
+@given(secrets=st.lists(st.text(min_size=1, max_size=12), max_size=6))
+def test_whatever_the_secrets_the_run_is_kept_whole(secrets: list[str]) -> None:
+    document = _document()
+    scrubbed = redact(document, secrets)
+    assert scrubbed.error is None or "left out" not in scrubbed.error
+    assert scrubbed.model_dump(include=_IDS) == document.model_dump(include=_IDS)
+    assert [r.samples for r in scrubbed.results] == [r.samples for r in document.results]
+    numbers = [r.summary.model_dump(exclude={"warnings"}) for r in document.results if r.summary]
+    assert [r.summary.model_dump(exclude={"warnings"}) for r in scrubbed.results if r.summary] == (
+        numbers
+    )
+    assert [a.name for a in scrubbed.attachments] == [a.name for a in document.attachments]
 
 
 def test_a_part_that_does_not_validate_is_left_out_with_a_note(store_path) -> None:

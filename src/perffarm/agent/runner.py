@@ -316,6 +316,7 @@ def _build(target: BuildTarget, suite: Suite, context: MeasurementContext, repor
             commit=target.commit,
             render=context.render,
             on_step=on_step,
+            secrets=suite.secret_values(),
         )
     except BuildError as exc:
         raise UsageError(f"build of {target.branch}: {exc}") from None

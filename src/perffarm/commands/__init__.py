@@ -15,6 +15,7 @@ Help is plain click help (``rich_markup_mode=None``): typer's rich help imports 
 markdown, traceback and syntax modules, about 80 ms, more than the whole start-up budget.
 """
 
+import os
 import sys
 
 import typer
@@ -149,6 +150,14 @@ def _subcommand(argv: list[str] | None) -> str:
     return f"{words[0]} " if words else ""
 
 
+# Everything a perffarm process writes is its user's alone: stores, pending runs, logs,
+# builds, credentials, temporary folders, the server's SQLite database, and what the
+# commands it starts write (build steps, git, initdb). One umask at the start of the process
+# covers them all, the files of child processes included, which no per-writer chmod could.
+PRIVATE_UMASK = 0o077
+
+
 def run() -> None:
-    """Console-script entry point."""
+    """Console-script entry point (also ``python -m perffarm.commands``)."""
+    os.umask(PRIVATE_UMASK)
     sys.exit(main())

@@ -88,7 +88,17 @@ class BuildWorkspace:
             if partial.exists():
                 remove_tree(partial)
             # Clone beside the final name: an interrupted clone never looks like a mirror.
-            git("clone", "--mirror", "--quiet", _absolute_if_path(repository), str(partial))
+            # From a local path, copies rather than hard links: the mirror is the agent's
+            # own, private like all it writes, not files shared with (and as readable as)
+            # the repository it came from.
+            git(
+                "clone",
+                "--mirror",
+                "--quiet",
+                "--no-hardlinks",
+                _absolute_if_path(repository),
+                str(partial),
+            )
             partial.rename(mirror)
         return mirror
 

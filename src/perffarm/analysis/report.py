@@ -147,8 +147,11 @@ def markdown_report(
         lines.append(
             f"## ❌ perffarm: {len(slower)} slower beyond {format_percent(max_regression)}: {names}"
         )
-    else:
+    elif faster or unchanged:
         lines.append(f"## ✅ perffarm: no regression beyond {format_percent(max_regression)}")
+    else:
+        # Nothing judged: `perffarm check` exits 3, and the comment must not say "passed".
+        lines.append("## ⚠️ perffarm: no verdict: no result could be compared")
     lines.append("")
     lines.append(
         f"Contender {contender_label} against baseline {baseline_label}: "

@@ -52,6 +52,20 @@ def test_upload_bookkeeping_is_per_server(store_path):
         assert set(store.pending_uploads("http://other")) == {str(old.id), str(new.id)}
 
 
+def test_a_run_saved_with_other_content_is_pending_again_everywhere(store_path):
+    run = make_run(tag="first")
+    run_id = str(run.id)
+    with LocalStore(store_path) as store:
+        store.save(run)
+        for server in ("http://farm:8080", "http://other"):
+            store.mark_uploaded(run_id, server)
+        store.save(run)  # the same content again: still uploaded
+        assert store.pending_uploads("http://farm:8080") == []
+        store.save(run.model_copy(update={"tag": "second"}))
+        assert store.pending_uploads("http://farm:8080") == [run_id]
+        assert store.uploaded_to(run_id) == []
+
+
 def test_a_store_from_a_newer_perffarm_or_not_sqlite_is_refused(tmp_path):
     newer = tmp_path / "newer.db"
     with sqlite3.connect(newer) as db:

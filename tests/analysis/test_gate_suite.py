@@ -272,8 +272,8 @@ def test_a_default_branch_commit_is_compared_with_its_predecessors(
     with LocalStore(store_path) as store:
         store.save(contender)
     code = main(_check(server, history["repo"], store_path, "--against", "origin/main"))
-    # origin/main does not exist in this repository: one line, exit 2.
-    assert code == 2
+    # origin/main does not exist in this repository: one line, exit 3 (no verdict).
+    assert code == 3
     assert "origin/main" in capsys.readouterr().err
 
     code = main(
@@ -286,7 +286,7 @@ def test_a_default_branch_commit_is_compared_with_its_predecessors(
     assert "before" in captured.err
 
 
-def test_git_ref_baseline_errors_are_one_line(
+def test_git_ref_baseline_errors_are_one_line_and_no_verdict(
     server: str, history: dict, store_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     other_machine = make_run(
@@ -300,12 +300,13 @@ def test_git_ref_baseline_errors_are_one_line(
         store.save(other_machine)
     code = main(_check(server, history["repo"], store_path, "--against", "main"))
     err = capsys.readouterr().err
-    assert code == 2 and "has no run of 'gate'" in err and "fp-unknown" in err
+    assert code == 3 and "has no run of 'gate'" in err and "fp-unknown" in err
 
     code = main(_check(server, tmp_path, store_path, "--against", "main"))
     err = capsys.readouterr().err
-    assert code == 2 and "not a git repository" in err
+    assert code == 3 and "not a git repository" in err
 
     code = main(_check("http://127.0.0.1:9", history["repo"], store_path, "--against", "main"))
     err = capsys.readouterr().err
-    assert code == 2 and "cannot reach" in err and "Traceback" not in err
+    # The server down: no verdict (3), never a regression (1) nor a pass.
+    assert code == 3 and "cannot reach" in err and "Traceback" not in err

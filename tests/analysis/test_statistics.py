@@ -82,3 +82,29 @@ def test_the_basic_summary_of_nothing_and_of_extreme_values() -> None:
     assert huge.mean == 1e308 and huge.stdev == 0.0
     assert basic_summary(np.array([1.0, 3.0])).median == 2.0
     assert all(type(value) is float for value in basic_summary(np.array([1.0, 3.0]))[1:])
+
+
+@pytest.mark.parametrize(
+    "samples",
+    [
+        [1.7976931348623157e308, -1.7976931348623157e308],
+        [1.7976931348623157e308, -1.7976931348623157e308, 5e-324],
+        [1e308, -1e308, 1e308, -1e308, 0.0, 1.0],
+    ],
+)
+def test_a_spread_beyond_a_float_leaves_the_figures_out_and_reads_back(
+    samples: list[float],
+) -> None:
+    # Found by the terminal's hostile-text test (issue 17): the interval's ends overflowed,
+    # a document kept them as null, and the stored run could not be read back.
+    from perffarm.model import Result, RunDocument
+
+    summary = summarize(samples)
+    assert summary.mean_ci is None and summary.stdev is None and summary.cv is None
+    assert (summary.min, summary.max) == (min(samples), max(samples))
+    run = RunDocument(
+        project="p",
+        machine="m",
+        results=[Result(benchmark="b", metric="t", unit="s", samples=samples, summary=summary)],
+    )
+    assert RunDocument.from_json(run.to_json()).results[0].summary == summary

@@ -393,3 +393,46 @@ def test_two_server_processes_on_one_postgres_store_every_run_exactly_once(
         for _, _, store_path, _ in agents:
             with LocalStore(store_path) as store:
                 assert store.pending_uploads(one.url) == store.pending_uploads(two.url) == []
+
+
+def test_a_run_replaced_after_upload_is_pending_again_and_meets_the_conflict(
+    shared_server: ServerProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Issue 17, case 8: `import --replace` once left the run marked uploaded, so the server
+    # kept the old content and nothing said the two differed.
+    creds, store = tmp_path / "config", tmp_path / "store.db"
+    _register(shared_server.url, "replace-box", creds)
+    (run_id,) = _fill_store(store, "replace-box", 1)
+    assert _upload_cli(store, creds) == 0
+    server = load_credentials(creds).server
+
+    exported = tmp_path / "run.json"
+    assert main(["export", run_id, "--store", str(store), "--output", str(exported)]) == 0
+    document = json.loads(exported.read_text())
+    document["tag"] = "changed after upload"
+    exported.write_text(json.dumps(document))
+    capsys.readouterr()
+    assert main(["import", str(exported), "--replace", "--store", str(store)]) == 0
+    captured = capsys.readouterr()
+    assert f"replaced run {run_id}" in captured.out
+    assert "pending again" in captured.err and server in captured.err
+    with LocalStore(store) as local:
+        assert local.pending_uploads(server) == [run_id]
+        assert local.uploaded_to(run_id) == []
+
+    assert _upload_cli(store, creds) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert run_id in err and "409 conflict" in err and "import --replace" in err
+    kept = httpx.get(f"{server}/runs/{run_id}/run.json", headers=ADMIN_HEADERS)
+    assert kept.status_code == 200 and kept.json()["tag"] != "changed after upload"
+    with LocalStore(store) as local:
+        assert local.pending_uploads(server) == [run_id]  # still pending: nothing hidden
+
+    # The advice works: the server's copy imported back makes the two agree again.
+    exported.write_bytes(kept.content)
+    assert main(["import", str(exported), "--replace", "--store", str(store)]) == 0
+    capsys.readouterr()
+    assert _upload_cli(store, creds, "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["already_stored"] == [run_id] and report["conflicts"] == []

@@ -4,7 +4,7 @@ With ``--server``, the baseline of a run is chosen on the results server by the 
 of the code measured (see docs/analysis.md): a branch is compared with its fork point, a
 commit of the ref's branch with its predecessors, a tag or a commit with the runs at it; the
 runs come through the one client of the API (perffarm.client: retries, version check).
-Errors are user errors (one line, exit code 2), as the command reports them.
+Errors are user errors (one line); `perffarm check` reports them as "could not judge" (exit 3).
 """
 
 from __future__ import annotations

@@ -118,6 +118,11 @@ def result_summary_json(run: RunDocument) -> dict[str, Any]:
 
 
 def status_style(status: str) -> str:
-    return {"ok": "green", "failed": "red", "build-failed": "red", "interrupted": "yellow"}.get(
-        status, ""
-    )
+    """The colour of a run's or a measurement's status (a style, never markup)."""
+    return {
+        "ok": "green",
+        "failed": "red",
+        "build-failed": "red",
+        "interrupted": "yellow",
+        "skipped": "dim",
+    }.get(status, "")

@@ -136,10 +136,22 @@ class LocalStore:
     # -- writing -------------------------------------------------------------------------
 
     def save(self, run: RunDocument) -> None:
-        """Store a whole run in one transaction; saving the same run again replaces it."""
+        """Store a whole run in one transaction; saving the same run again replaces it.
+
+        A run replaced by other content is pending again for every server: what a server
+        acknowledged was the old content, and marking the new one uploaded would hide that
+        the two differ (the server keeps its copy; the next upload meets its conflict).
+        """
         document = run.to_json()
         self._db.execute("BEGIN IMMEDIATE")
         try:
+            self._db.execute(
+                """
+                DELETE FROM uploads WHERE run_id = ? AND EXISTS (
+                    SELECT 1 FROM runs WHERE id = ? AND document <> ?)
+                """,
+                (str(run.id), str(run.id), document),
+            )
             self._db.execute(
                 """
                 INSERT INTO runs (id, project, tag, status, machine, branch, commit_sha,

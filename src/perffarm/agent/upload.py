@@ -35,7 +35,13 @@ from perffarm.client.credentials import (
 )
 from perffarm.client.credentials import MACHINE_FILE as CREDENTIALS_FILE
 from perffarm.client.sync import Client
-from perffarm.model.api import BatchResult, MachineCredentials, MachineInfo, ProbeFigures
+from perffarm.model.api import (
+    BatchResult,
+    MachineCredentials,
+    MachineInfo,
+    Outcome,
+    ProbeFigures,
+)
 
 __all__ = [
     "CONFIG_DIR_ENV",
@@ -49,6 +55,7 @@ __all__ = [
     "UploadReport",
     "WrongCredentials",
     "config_dir",
+    "conflict_reason",
     "load_credentials",
     "normalize_server",
     "save_credentials",
@@ -127,6 +134,8 @@ class UploadReport:
     stored: list[str] = field(default_factory=list)
     already_stored: list[str] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)
+    conflicts: list[str] = field(default_factory=list)
+    """Among ``refused``: runs the server holds other content of under their ids."""
     machine_approved: bool | None = None
     probe: ProbeFigures | None = None
     pending_ids: list[str] = field(default_factory=list)
@@ -141,6 +150,7 @@ class UploadReport:
             "stored": self.stored,
             "already_stored": self.already_stored,
             "refused": self.refused,
+            "conflicts": self.conflicts,
             "machine_approved": self.machine_approved,
             "probe": self.probe.model_dump(mode="json") if self.probe else None,
         }
@@ -223,6 +233,9 @@ def upload(
                     store.mark_uploaded(run_id, server)
                     target = report.stored if outcome.outcome == "stored" else report.already_stored
                     target.append(run_id)
+                elif outcome.outcome is Outcome.CONFLICT:
+                    report.conflicts.append(run_id)
+                    report.refused[run_id] = conflict_reason(server, run_id)
                 else:
                     fields = "; ".join(f"{e.field}: {e.message}" for e in outcome.errors[:3])
                     report.refused[run_id] = outcome.message + (f" ({fields})" if fields else "")
@@ -239,3 +252,17 @@ def upload(
         if own_client:
             client.close()
     return report
+
+
+def conflict_reason(server: str, run_id: str) -> str:
+    """Why the server refused a run it holds other content of (409), and what to do.
+
+    The server never replaces a stored run; the usual cause is a run replaced in the local
+    store after its upload (``perffarm import --replace``), which left it pending again.
+    """
+    return (
+        f"{server} keeps other content under this id (409 conflict: the run changed in the "
+        "local store after it was uploaded, e.g. by `perffarm import --replace`); to undo the "
+        f"local change, import the server's copy ({server}/runs/{run_id}/run.json) with "
+        '`perffarm import --replace`; to keep it, give it a new "id" and import it'
+    )

@@ -63,6 +63,38 @@ class Gate:
     def passed(self) -> bool:
         return not self.regressions
 
+    @cached_property
+    def judged(self) -> bool:
+        """Whether any result could be judged: on both sides, not ignored, with a verdict.
+
+        A gate that judged nothing (runs without a result in common, a contender whose build
+        failed, results without samples) has no verdict: passing it would let a broken
+        benchmark through a CI job as "no regression".
+        """
+        return any(
+            i.presence is Presence.BOTH and i.verdict is not Verdict.UNKNOWN for i in self.items
+        )
+
+    def why_not_judged(self) -> str:
+        """Why the gate has no verdict, for a person (when ``judged`` is false)."""
+        both = [i for i in self.items if i.presence is Presence.BOTH]
+        if both:
+            notes = [
+                f"{i.name}: {i.comparison.notes[0]}"
+                for i in both
+                if i.comparison and i.comparison.notes
+            ]
+            return f"none of the {len(both)} results both runs have could be judged" + (
+                f" ({notes[0]})" if notes else ""
+            )
+        if not self.contender.results:
+            return f"the run checked has no results (status {self.contender.status.value})"
+        if not self.baseline.results:
+            return f"the baseline has no results (status {self.baseline.status.value})"
+        if any(i.presence is Presence.IGNORED for i in self.items):
+            return "every result the runs share is ignored by the suite's overrides"
+        return "the runs have no benchmark, params and metric in common"
+
     def title(self) -> str:
         """The terminal table's title: what against what, and the verdict."""
         limit = report.format_percent(self.limit)
@@ -70,6 +102,8 @@ class Gate:
             f"{len(self.regressions)} slower beyond {limit}"
             if self.regressions
             else "no regression"
+            if self.judged
+            else "no verdict"
         )
         return (
             f"{run_label(self.contender)} against {run_label(self.baseline)}: {verdict} "
@@ -83,7 +117,8 @@ class Gate:
             contender=str(self.contender.id),
             max_regression=self.limit,
             regressions=len(self.regressions),
-            passed=self.passed,
+            passed=self.passed and self.judged,
+            judged=self.judged,
         )
 
     def render(self, fmt: str) -> str:

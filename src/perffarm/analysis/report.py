@@ -10,6 +10,7 @@ from typing import Any
 from rich.table import Table
 
 from perffarm.analysis.compare import Presence, ResultComparison, Verdict
+from perffarm.console import literal
 
 VERDICT_STYLE = {
     Verdict.SLOWER: "bold red",
@@ -101,7 +102,7 @@ def comparison_table(items: Sequence[ResultComparison], *, title: str | None = N
             format_change(c.ratio if c else None),
             format_ci(c.ratio_ci if c else None),
             format_p(c.p_value if c else None),
-            f"[{style}]{verdict_text(item)}[/]",
+            literal(verdict_text(item), style),
         )
     return table
 
@@ -146,8 +147,11 @@ def markdown_report(
         lines.append(
             f"## ❌ perffarm: {len(slower)} slower beyond {format_percent(max_regression)}: {names}"
         )
-    else:
+    elif faster or unchanged:
         lines.append(f"## ✅ perffarm: no regression beyond {format_percent(max_regression)}")
+    else:
+        # Nothing judged: `perffarm check` exits 3, and the comment must not say "passed".
+        lines.append("## ⚠️ perffarm: no verdict: no result could be compared")
     lines.append("")
     lines.append(
         f"Contender {contender_label} against baseline {baseline_label}: "

@@ -93,14 +93,23 @@ def summarize(samples: Sequence[float], *, confidence: float = CONFIDENCE) -> Su
     if n >= 2:
         assert basic.stdev is not None
         stdev = basic.stdev
-        summary.stdev = stdev
-        summary.cv = stdev / abs(mean) if mean != 0 else None
+        # Samples near the largest double (±1.8e308) have a spread beyond a float: a figure
+        # that is not finite is left out, since a document keeps it as null, and an interval
+        # with a null end could not be read back.
+        summary.stdev = stdev if math.isfinite(stdev) else None
+        cv = stdev / abs(mean) if mean != 0 else None
+        summary.cv = cv if cv is not None and math.isfinite(cv) else None
         half_width = float(scipy_stats.t.ppf((1 + confidence) / 2, n - 1)) * stdev / math.sqrt(n)
-        summary.mean_ci = ConfidenceInterval(
-            low=mean - half_width, high=mean + half_width, level=confidence
-        )
+        low, high = mean - half_width, mean + half_width
+        if math.isfinite(low) and math.isfinite(high):
+            summary.mean_ci = ConfidenceInterval(low=low, high=high, level=confidence)
         summary.median_ci = _median_interval(np.sort(values), confidence)
-        q1, q3 = (float(q) for q in np.percentile(values, [25, 75]))
+        with np.errstate(over="ignore"):
+            q1, q3 = (float(q) for q in np.percentile(values, [25, 75]))
+            if not (math.isfinite(q1) and math.isfinite(q3)):
+                # The interpolation overflowed (a spread beyond a float): halved values
+                # interpolate within range, and doubling is exact.
+                q1, q3 = (2 * float(q) for q in np.percentile(values / 2, [25, 75]))
         summary.q1, summary.q3 = q1, q3
         fence = 1.5 * (q3 - q1)
         summary.outliers = int(np.count_nonzero((values < q1 - fence) | (values > q3 + fence)))

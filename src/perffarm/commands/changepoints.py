@@ -8,6 +8,8 @@ import typer
 from perffarm.commands._shared import parse_fraction
 
 if TYPE_CHECKING:
+    from rich.text import Text
+
     from perffarm.analysis.changepoint import ChangePoint
     from perffarm.analysis.series_input import SeriesInput
 
@@ -58,7 +60,7 @@ def changepoints_command(
     from perffarm.analysis.changepoint import DetectorSettings, detect
     from perffarm.analysis.noise import noise_score
     from perffarm.analysis.series_input import read_series
-    from perffarm.console import UsageError, console, err_console, print_json
+    from perffarm.console import UsageError, console, err_console, line, literal, print_json
 
     magnitude = parse_fraction(min_magnitude, "--min-magnitude")
     try:
@@ -99,9 +101,12 @@ def changepoints_command(
         )
         return
     console.print(
-        f"{file}: {len(series.values)} points of {series.column!r}; window {settings.window}, "
-        f"p ≤ {settings.p_value:g}, magnitude ≥ {report.format_percent(settings.min_magnitude)}: "
-        f"[bold]{len(points)} change point{'s' if len(points) != 1 else ''}[/]"
+        line(
+            f"{file}: {len(series.values)} points of {series.column!r}; window "
+            f"{settings.window}, p ≤ {settings.p_value:g}, magnitude ≥ "
+            f"{report.format_percent(settings.min_magnitude)}: ",
+            (f"{len(points)} change point{'s' if len(points) != 1 else ''}", "bold"),
+        )
     )
     if noise.run_to_run is not None:
         console.print(
@@ -110,7 +115,7 @@ def changepoints_command(
             + f"; {noise.recommended_repetitions} repetitions per run detect a 2% change"
         )
     for warning in noise.warnings:
-        console.print(f"[yellow]note:[/] {warning}")
+        console.print(line(("note:", "yellow"), f" {warning}"))
     if not points:
         return
     table = Table()
@@ -122,7 +127,7 @@ def changepoints_command(
     for name in ("magnitude", "95% CI", "p-value", "mean before → after"):
         table.add_column(name, justify="right")
     for point in points:
-        row = [str(point.index)]
+        row: list[str | Text] = [str(point.index)]
         if series.commits is not None:
             row.append(_commit_range(series, point.index))
         if series.times is not None:
@@ -130,7 +135,7 @@ def changepoints_command(
         ci = point.magnitude_ci
         # No red or green: whether up is worse depends on the metric, which a file does not say.
         row += [
-            f"[bold]{point.magnitude:+.1%}[/]",
+            literal(f"{point.magnitude:+.1%}", "bold"),
             f"[{ci[0]:+.1%}, {ci[1]:+.1%}]" if ci else "–",
             report.format_p(point.p_value),
             f"{report.format_number(point.mean_before)} → {report.format_number(point.mean_after)}",

@@ -56,7 +56,7 @@ def db_reset_admin_token(
     engine, _, _ = open_and_migrate(database)
     token = reset_admin_token(engine)
     engine.dispose()
-    err_console.print("[bold]new admin token (shown only this once):[/]")
+    err_console.print("new admin token (shown only this once):", style="bold")
     console.print(token)
 
 

@@ -45,9 +45,12 @@ def import_command(
 ) -> None:
     """Import run documents (from `perffarm export`) into the local store.
 
+    A run replaced with --replace is pending again for `perffarm upload`: a server that
+    stored it before keeps its own copy and answers the upload with a conflict.
+
     Example: perffarm import run.json
     """
-    from perffarm.console import UserError, console, print_json
+    from perffarm.console import UserError, console, err_console, print_json
     from perffarm.model import RunDocument
 
     documents = [(path, read_run_document(path)) for path in files]  # all checked first
@@ -56,6 +59,7 @@ def import_command(
         for path, run in documents:
             run_id = str(run.id)
             outcome = "imported"
+            uploaded: list[str] = []
             if local_store.contains(run_id):
                 stored = RunDocument.from_json(local_store.load_json(run_id))
                 if stored.to_json() == run.to_json():
@@ -67,14 +71,24 @@ def import_command(
                     )
                 else:
                     outcome = "replaced"
+                    uploaded = local_store.uploaded_to(run_id)
             if outcome != "already stored":
-                local_store.save(run)
-            outcomes.append({"file": str(path), "id": run_id, "outcome": outcome})
+                local_store.save(run)  # a replaced run is pending again (LocalStore.save)
+            outcomes.append(
+                {"file": str(path), "id": run_id, "outcome": outcome, "uploaded_before": uploaded}
+            )
     if as_json:
         print_json(outcomes)
     else:
         for item in outcomes:
             console.print(f"{item['file']}: {item['outcome']} run {item['id']}")
+    for item in outcomes:
+        for server in item["uploaded_before"]:
+            err_console.print(
+                f"note: run {item['id']} was uploaded to {server} before; that server keeps "
+                "its copy, so the run is pending again and `perffarm upload` will report the "
+                "conflict"
+            )
 
 
 def read_run_document(path: Path) -> "RunDocument":

@@ -59,7 +59,6 @@ def ingest_command(
 
     Example: perffarm ingest pgbench.log --format pgbench --benchmark oltp
     """
-    from rich.markup import escape
 
     from perffarm.adapters.base import AdapterError
     from perffarm.adapters.registry import adapter_names, parse_path
@@ -115,9 +114,9 @@ def ingest_command(
     if dry_run:
         console.print(f"dry run: {len(results)} results read, nothing stored")
     else:
-        console.print(escape(f"stored run {run_id} ({len(results)} results, project {project})"))
+        console.print(f"stored run {run_id} ({len(results)} results, project {project})")
     if report is not None:
-        console.print(escape(f"uploaded {len(report.stored)} run(s) to {report.server}"))
+        console.print(f"uploaded {len(report.stored)} run(s) to {report.server}")
 
 
 def formats_command(
@@ -127,12 +126,11 @@ def formats_command(
 
     Example: perffarm formats --json
     """
-    from rich.markup import escape
     from rich.table import Table
 
     from perffarm.adapters.base import AdapterError
     from perffarm.adapters.registry import adapter_names, get_adapter
-    from perffarm.console import console, print_json
+    from perffarm.console import console, literal, print_json
 
     rows: list[dict[str, str | None]] = []
     for name in adapter_names():
@@ -148,9 +146,9 @@ def formats_command(
     table.add_column("format")
     table.add_column("reads", overflow="fold")
     for row in rows:
-        # A plug-in's description is text, not markup: "[...]" must print as written.
-        description = escape(row["description"] or "")
-        table.add_row(row["name"], description or f"[red]{escape(row['error'] or '')}[/]")
+        # A plug-in's description is text (perffarm.console): "[...]" prints as written.
+        description = row["description"] or ""
+        table.add_row(row["name"], description or literal(row["error"] or "", "red"))
     console.print(table)
 
 
@@ -164,15 +162,13 @@ def _median(result: "Result") -> float | None:
 
 
 def _results_table(results: "list[Result]", adapter: "Adapter", path: Path) -> "Table":
-    from rich.markup import escape
     from rich.table import Table
 
     from perffarm.agent.display import format_params, format_value
 
-    # Names come from the tool's output: "test_sort[10]" is text, not rich markup.
-    table = Table(
-        title=escape(f"{path.name} ({adapter.name})"), title_justify="left", header_style="bold"
-    )
+    # Names come from the tool's output: "test_sort[10]" is text, and perffarm's console
+    # shows every string as it is (perffarm.console).
+    table = Table(title=f"{path.name} ({adapter.name})", title_justify="left", header_style="bold")
     table.add_column("benchmark", overflow="fold")
     table.add_column("params", overflow="fold")
     table.add_column("metric", overflow="fold")
@@ -181,12 +177,12 @@ def _results_table(results: "list[Result]", adapter: "Adapter", path: Path) -> "
     table.add_column("tool unit")
     for result in results:
         table.add_row(
-            escape(result.benchmark),
-            escape(format_params(result.params)),
-            escape(result.metric),
+            result.benchmark,
+            format_params(result.params),
+            result.metric,
             str(len(result.samples)),
-            escape(format_value(_median(result), result.unit)),
-            escape(result.original_unit or result.unit or "-"),
+            format_value(_median(result), result.unit),
+            result.original_unit or result.unit or "-",
         )
     return table
 

@@ -92,7 +92,7 @@ def server_command(
     if not token:
         token = secrets.token_urlsafe(24)
         err_console.print(
-            "[bold]load-test token for workers (--token / PERFFARM_LOADTEST_TOKEN):[/]"
+            "load-test token for workers (--token / PERFFARM_LOADTEST_TOKEN):", style="bold"
         )
         console.print(token)
     settings = Settings(database=database)

@@ -34,12 +34,16 @@ def login_command(
     import webbrowser
 
     from perffarm.agent import login as flow
-    from perffarm.console import UserError, console, err_console
+    from perffarm.console import UserError, console, err_console, line
 
     def show(codes: dict[str, Any]) -> None:
         err_console.print(
-            f"To sign in, open [bold]{codes['verification_uri']}[/] and enter the code "
-            f"[bold]{codes['user_code']}[/]"
+            line(
+                "To sign in, open ",
+                (codes["verification_uri"], "bold"),
+                " and enter the code ",
+                (codes["user_code"], "bold"),
+            )
         )
         err_console.print("waiting for approval in the browser (Ctrl-C to stop) ...")
         if not no_browser and _has_display():

@@ -16,6 +16,7 @@ from perffarm.commands._shared import JSON_OPTION, STORE_OPTION, open_store
 
 if TYPE_CHECKING:
     from rich.progress import Progress
+    from rich.text import Text
 
     from perffarm.agent.store import LocalStore
     from perffarm.model import MeasurementRecord, RunDocument
@@ -29,9 +30,12 @@ class _TerminalReporter:
         self._task: Any = None
 
     def measurement_started(self, index: int, count: int, name: str, type_name: str) -> None:
+        from perffarm.console import visible
+
         if self._progress is not None:
             label = f"[{index + 1}/{count}] {name} ({type_name})" if count else name
-            self._task = self._progress.add_task(label, total=None)
+            # The progress column shows descriptions without markup (run_command).
+            self._task = self._progress.add_task(visible(label), total=None)
 
     def progress(self, total: int | None, done: int) -> None:
         if self._progress is not None and self._task is not None:
@@ -43,10 +47,8 @@ class _TerminalReporter:
         task = self._progress.tasks[self._task]
         if task.total is None:
             self._progress.update(self._task, total=1, completed=1)
-        mark = {"ok": "[green]ok[/]", "failed": "[red]failed[/]"}.get(
-            record.status.value, f"[yellow]{record.status.value}[/]"
-        )
-        self._progress.update(self._task, description=f"{task.description} {mark}")
+        # The column shows text as it is: the status is told by its word, not a colour.
+        self._progress.update(self._task, description=f"{task.description} {record.status.value}")
 
 
 def run_command(
@@ -100,7 +102,8 @@ def run_command(
         if progress and err_console.is_terminal:
             bar = Progress(
                 SpinnerColumn(),
-                TextColumn("{task.description}"),
+                # Descriptions hold measurement names: text, never markup.
+                TextColumn("{task.description}", markup=False),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
@@ -128,22 +131,31 @@ def run_command(
 
 def _print_run_outcome(run: "RunDocument", store_path: Path) -> None:
     from perffarm.agent.display import results_table, status_style
-    from perffarm.console import console
+    from perffarm.console import console, line
 
     console.print(results_table(run.results, title=f"{run.project} — {len(run.results)} results"))
     unstable = [r for r in run.results if r.summary and r.summary.warnings]
     if unstable:
         console.print(
-            f"[yellow]warning:[/] {len(unstable)} of {len(run.results)} results are marked ! "
-            f"(unstable, few samples or outliers): `perffarm show {str(run.id)[:8]}` says why"
+            line(
+                ("warning:", "yellow"),
+                f" {len(unstable)} of {len(run.results)} results are marked ! (unstable, few "
+                f"samples or outliers): `perffarm show {str(run.id)[:8]}` says why",
+            )
         )
     for record in run.measurements:
         if record.status.value != "ok":
-            console.print(f"[red]{record.name}: {record.status.value}[/]: {record.error or ''}")
-    style = status_style(run.status.value)
+            console.print(
+                line((f"{record.name}: {record.status.value}", "red"), f": {record.error or ''}")
+            )
     console.print(
-        f"run [bold]{run.id}[/] [{style}]{run.status.value}[/] — stored in {store_path}"
-        f" (see `perffarm show {str(run.id)[:8]}`)"
+        line(
+            "run ",
+            (run.id, "bold"),
+            " ",
+            (run.status.value, status_style(run.status.value)),
+            f" — stored in {store_path} (see `perffarm show {str(run.id)[:8]}`)",
+        )
     )
 
 
@@ -160,7 +172,7 @@ def runs_command(
     from rich.table import Table
 
     from perffarm.agent.display import status_style
-    from perffarm.console import console, print_json
+    from perffarm.console import console, literal, print_json
 
     with open_store(store) as local_store:
         rows = local_store.list_runs(limit=limit, project=project)
@@ -208,7 +220,7 @@ def runs_command(
             row.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
             row.project,
             row.tag or "",
-            f"[{status_style(row.status)}]{row.status}[/]",
+            literal(row.status, status_style(row.status)),
             row.machine,
             source,
             str(row.result_count),
@@ -259,7 +271,7 @@ def _print_run(run: "RunDocument", *, samples: bool) -> None:
     from rich.table import Table
 
     from perffarm.agent.display import format_value, results_table, status_style
-    from perffarm.console import console
+    from perffarm.console import console, line, literal
 
     header = Table.grid(padding=(0, 2))
     header.add_column(style="bold")
@@ -268,11 +280,11 @@ def _print_run(run: "RunDocument", *, samples: bool) -> None:
         f"{(run.finished_at - run.started_at).total_seconds():.1f} s" if run.finished_at else "-"
     )
     source = run.source
-    rows = [
+    rows: list[tuple[str, str | Text]] = [
         ("run", str(run.id)),
         ("project", run.project),
         ("tag", run.tag or "-"),
-        ("status", f"[{status_style(run.status.value)}]{run.status.value}[/]"),
+        ("status", literal(run.status.value, status_style(run.status.value))),
         ("machine", run.machine),
         ("started", f"{run.started_at.astimezone().isoformat(timespec='seconds')} ({duration})"),
         (
@@ -292,10 +304,10 @@ def _print_run(run: "RunDocument", *, samples: bool) -> None:
         ("fingerprint", run.environment.fingerprint or "-"),
     ]
     if run.error:
-        rows.append(("error", f"[red]{run.error}[/]"))
+        rows.append(("error", literal(run.error, "red")))
     for key, value in rows:
         header.add_row(key, value)
-    console.print(Panel(header, title="run", title_align="left"))
+    console.print(Panel(header, title=literal("run"), title_align="left"))
 
     env = Table(title="environment", title_justify="left", show_header=False, box=None)
     env.add_column(style="bold cyan")
@@ -303,7 +315,7 @@ def _print_run(run: "RunDocument", *, samples: bool) -> None:
     for section, values in run.environment.sections.items():
         env.add_row(section, _compact(values))
     for section, problem in run.environment.errors.items():
-        env.add_row(section, f"[red]collector failed: {problem}[/]")
+        env.add_row(section, literal(f"collector failed: {problem}", "red"))
     console.print(env)
 
     measurements = Table(title="measurements", title_justify="left", header_style="bold")
@@ -313,7 +325,7 @@ def _print_run(run: "RunDocument", *, samples: bool) -> None:
         measurements.add_row(
             record.name,
             record.type,
-            f"[{status_style(record.status.value)}]{record.status.value}[/]",
+            literal(record.status.value, status_style(record.status.value)),
             record.error or "",
         )
     console.print(measurements)
@@ -323,9 +335,13 @@ def _print_run(run: "RunDocument", *, samples: bool) -> None:
             shown = ", ".join(format_value(v, result.unit) for v in result.samples)
             console.print(f"  {result.benchmark} {result.metric}: {shown}")
         for warning in result.summary.warnings if result.summary else []:
-            console.print(f"[yellow]warning:[/] {result.benchmark} {result.metric}: {warning}")
+            console.print(
+                line(("warning:", "yellow"), f" {result.benchmark} {result.metric}: {warning}")
+            )
     for table_doc in run.tables:
-        table = Table(title=f"table {table_doc.name}", title_justify="left", header_style="bold")
+        # The name above the table, not as its title: a title folds to the table's width.
+        console.print(literal(f"table {table_doc.name}", "table.title"))
+        table = Table(header_style="bold")
         for field in table_doc.fields:
             table.add_column(field)
         for row in table_doc.rows[:50]:
@@ -349,14 +365,14 @@ def _print_run(run: "RunDocument", *, samples: bool) -> None:
         series = Table(title="series", title_justify="left", header_style="bold")
         for column in ("name", "points", "min", "mean", "max"):
             series.add_column(column)
-        for line in run.series:
-            points = line.values or [0.0]
+        for sampled in run.series:
+            points = sampled.values or [0.0]
             series.add_row(
-                line.name,
-                str(len(line.values)),
-                format_value(min(points), line.unit),
-                format_value(sum(points) / len(points), line.unit),
-                format_value(max(points), line.unit),
+                sampled.name,
+                str(len(sampled.values)),
+                format_value(min(points), sampled.unit),
+                format_value(sum(points) / len(points), sampled.unit),
+                format_value(max(points), sampled.unit),
             )
         console.print(series)
 
@@ -385,7 +401,7 @@ def system_command(
     from rich.table import Table
 
     from perffarm.agent.record import describe_machine
-    from perffarm.console import console, print_json
+    from perffarm.console import console, line, print_json
 
     environment = describe_machine(directory.resolve())
     if as_json:
@@ -400,8 +416,10 @@ def system_command(
             table.add_row(key, shown)
         console.print(table)
     for section, problem in environment.errors.items():
-        console.print(f"[red]{section}: collector failed: {problem}[/]")
+        console.print(line((f"{section}: collector failed: {problem}", "red")))
     console.print(
-        f"[bold]fingerprint[/] {environment.fingerprint} "
-        f"(from {', '.join(environment.fingerprint_keys)})"
+        line(
+            ("fingerprint", "bold"),
+            f" {environment.fingerprint} (from {', '.join(environment.fingerprint_keys)})",
+        )
     )

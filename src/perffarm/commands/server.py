@@ -211,7 +211,8 @@ def server_command(
         )
     if generated:
         err_console.print(
-            "[bold]admin token (shown only this once; keep it, e.g. in PERFFARM_ADMIN_TOKEN):[/]"
+            "admin token (shown only this once; keep it, e.g. in PERFFARM_ADMIN_TOKEN):",
+            style="bold",
         )
         console.print(generated)
     os.environ.update(settings.to_env())

@@ -33,6 +33,7 @@ from perffarm.commands import (
     loadtest,
     login,
     machine,
+    prune,
     runs,
     server,
     token,
@@ -81,6 +82,7 @@ app.command("runs")(runs.runs_command)
 app.command("show")(runs.show_command)
 app.command("export")(documents.export_command)
 app.command("import")(documents.import_command)
+app.command("prune")(prune.prune_command)
 app.command("system")(runs.system_command)
 app.command("schema")(documents.schema_command)
 app.command("agent")(agent.agent_command)

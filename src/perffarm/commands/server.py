@@ -10,20 +10,7 @@ from perffarm.commands._serving import (
     parse_address,
     safe_url,
 )
-from perffarm.commands._shared import DATABASE_HELP
-
-
-def _parse_size(text: str) -> int:
-    from perffarm.console import UsageError
-
-    units = {"k": 1024, "kib": 1024, "m": 1024**2, "mib": 1024**2, "g": 1024**3, "gib": 1024**3}
-    lowered = text.strip().lower()
-    for suffix in sorted(units, key=len, reverse=True):
-        if lowered.endswith(suffix) and lowered[: -len(suffix)].strip().isdigit():
-            return int(lowered[: -len(suffix)]) * units[suffix]
-    if lowered.isdigit():
-        return int(lowered)
-    raise UsageError(f"--max-body {text!r}: give a size such as 32MiB or 1048576")
+from perffarm.commands._shared import DATABASE_HELP, parse_size
 
 
 def _grpc_options(
@@ -182,7 +169,7 @@ def server_command(
         keep_samples=retention["--keep-samples"],
         keep_datapoints=retention["--keep-datapoints"],
         database=database,
-        max_body=_parse_size(max_body),
+        max_body=parse_size(max_body, "--max-body"),
         registration=registration,
         admin_token=admin_token,
         private=private,

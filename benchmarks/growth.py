@@ -29,7 +29,7 @@ import httpx
 import sqlalchemy as sa
 
 from perffarm.model.lifecycle import RetentionPolicy
-from perffarm.server.services.lifecycle import Retention
+from perffarm.server.services.lifecycle import WORKER_PAUSE, Retention
 from perffarm.server.settings import database_url
 from perffarm.server.store import lifecycle
 from perffarm.server.store import tables as t
@@ -145,7 +145,8 @@ def measure(database: str, runs: int, datapoints: int, log_dir: Path) -> None:
         fresh = fresh_documents(runs // 2, name)
         half = len(fresh) // 2
         rate_alone = ingest_rate(url, auth, fresh[:half], threading.Event())
-        retention = Retention(engine, RetentionPolicy(keep_samples="90d", keep_datapoints="30d"))
+        policy = RetentionPolicy(keep_samples="90d", keep_datapoints="30d")
+        retention = Retention(engine, policy, pause=WORKER_PAUSE)  # as the server's worker
         done = threading.Event()
         figures: dict[str, float] = {}
 

@@ -42,7 +42,7 @@ from perffarm.server.services import loadtests
 from perffarm.server.services.alert_settings import load_settings
 from perffarm.server.services.detection import DetectionWorker
 from perffarm.server.services.ingest import Ingestor
-from perffarm.server.services.lifecycle import Retention, RetentionWorker
+from perffarm.server.services.lifecycle import WORKER_PAUSE, Retention, RetentionWorker
 from perffarm.server.services.notifiers import Notifiers
 from perffarm.server.settings import Settings
 from perffarm.server.store import migrate
@@ -116,7 +116,7 @@ def create_app(settings: Settings, *, migrate_database: bool = True) -> FastAPI:
     ingestor = Ingestor(engine)
     detection = _detection(engine, ingestor)
     retention = RetentionWorker(
-        Retention(engine, settings.retention),
+        Retention(engine, settings.retention, pause=WORKER_PAUSE),
         interval=settings.retention_interval,
         first_after=min(60.0, settings.retention_interval),
     )

@@ -83,15 +83,24 @@ def reducible_totals(conn: sa.Connection, before: datetime) -> tuple[int, int, i
     return int(runs), int(samples), int(held)
 
 
-def reduce_run(conn: sa.Connection, run_id: str, document: str, *, at: datetime) -> None:
-    """Keep only the summaries of a run: its document without samples and attachments,
-    and its results' samples emptied (their summary columns stay)."""
+def reduce_runs(conn: sa.Connection, reduced: list[tuple[str, str]], *, at: datetime) -> None:
+    """Keep only the summaries of runs, given as (id, document without samples and
+    attachments): the documents replaced, their results' samples emptied (their summary
+    columns stay). Two statements for the whole batch."""
+    if not reduced:
+        return
+    r = t.runs
     conn.execute(
-        t.runs.update()
-        .where(t.runs.c.id == run_id)
-        .values(document=document, samples_removed_at=to_db(at))
+        r.update()
+        .where(r.c.id == sa.bindparam("run_id"))
+        .values(document=sa.bindparam("reduced"), samples_removed_at=to_db(at)),
+        [{"run_id": run_id, "reduced": document} for run_id, document in reduced],
     )
-    conn.execute(t.results.update().where(t.results.c.run_id == run_id).values(samples="[]"))
+    conn.execute(
+        t.results.update()
+        .where(t.results.c.run_id.in_([run_id for run_id, _ in reduced]))
+        .values(samples="[]")
+    )
 
 
 def set_run_keep(conn: sa.Connection, run_id: str, keep: bool) -> None:

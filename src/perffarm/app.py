@@ -8,8 +8,10 @@ the app: every router, handler, middleware and background worker is named here, 
 from __future__ import annotations
 
 import gc
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -17,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from perffarm import __version__, redact
 from perffarm.model.api import API_PREFIX
+from perffarm.server.grpc.methods import METHODS as GRPC_METHODS
 from perffarm.server.http import alerts as alerts_api
 from perffarm.server.http import (
     errors,
@@ -24,6 +27,7 @@ from perffarm.server.http import (
     meta,
     metrics,
     oauth,
+    routetable,
     runs,
     series,
     signin,
@@ -197,3 +201,14 @@ def create_app(settings: Settings, *, migrate_database: bool = True) -> FastAPI:
 def app_from_env() -> FastAPI:
     """Factory for uvicorn worker processes; ``perffarm server`` has migrated already."""
     return create_app(Settings.from_env(), migrate_database=False)
+
+
+def permission_table() -> str:
+    """docs/auth.md's "who may do what": the rule every route and gRPC method declares
+    (scripts/permission-table writes it there; a test checks that it is up to date)."""
+    with tempfile.TemporaryDirectory() as folder:
+        app = create_app(Settings(database=str(Path(folder) / "farm.db")))
+        try:
+            return routetable.markdown(routetable.declared(app.routes), GRPC_METHODS)
+        finally:
+            app.state.engine.dispose()

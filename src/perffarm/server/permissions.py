@@ -3,6 +3,11 @@
 Each rule takes the ``Principal`` and the facts it needs (already read from the store) and
 either returns or raises ``Unauthorized`` (no usable credential: sign in, or send one) or
 ``Forbidden`` (a credential that may not do this). The messages say what would be allowed.
+
+``Rule`` names each rule for the routes and gRPC methods: every one declares the rule that
+decides who may call it (``x-perffarm-rule`` in a route's OpenAPI operation, ``METHODS`` of
+``server/grpc/methods.py``), so that the permission matrix test and the table of
+docs/auth.md are read from what the server declares, never from a list kept beside it.
 """
 
 from __future__ import annotations
@@ -37,6 +42,112 @@ READ_ONLY = (
 )
 
 
+@dataclass(frozen=True)
+class Rule:
+    """Who may call a route or a gRPC method: ``who`` says it for docs/auth.md.
+
+    The rules apply after the global ones of every request (``GLOBAL_RULES``)."""
+
+    name: str
+    who: str
+
+
+#: What holds for every route before its own rule, in words for docs/auth.md (the
+#: middleware of server/http and the principal of server/grpc apply them).
+GLOBAL_RULES = (
+    "A credential that is sent but wrong, expired or revoked, a refresh token sent as an "
+    "access token, and a disabled user's token or machine are refused (401) on every route "
+    "but the `unchecked` ones: never treated as anonymous.",
+    "A token with the `read` scope alone may not write: 403 on any method but GET, HEAD and "
+    "OPTIONS, except the sign-in routes and forms (`/oauth/`, `/signin`, `/signout`, "
+    "`/device`, `/auth/`).",
+    "The web session cookie counts for GET, HEAD and OPTIONS and for the sign-in routes and "
+    "forms, which check a CSRF token: a write elsewhere that carries only the cookie is "
+    "anonymous.",
+    "On a private farm (`--private`) an anonymous caller reaches only the `unchecked` and "
+    "`signing_in` routes (pages redirect to `/signin`, the rest answer 401).",
+    "401 means no usable credential (send one, or sign in); 403 a credential that may not do "
+    "this; 404 a thing the caller may not know of.",
+)
+
+UNCHECKED = Rule("unchecked", "anybody: credentials are not even read")
+ANYONE = Rule(
+    "anyone",
+    "anybody; what each caller sees follows the visibility rule (a machine not approved yet, "
+    "with its runs and alerts, only to its owner and admins)",
+)
+SIGNING_IN = Rule("signing_in", "anybody, on a private farm too: what signing in needs")
+WEB_SESSION = Rule(
+    "web_session",
+    "a user signed in on the web (session cookie); anybody else is sent to `/signin` (303)",
+)
+SIGNED_IN = Rule(
+    "signed_in",
+    "a signed-in user: a user's token or web session (not a machine, not the admin token)",
+)
+OWN_TOKEN = Rule(
+    "own_token", "the token's user, or an admin; to anybody else the token does not exist (404)"
+)
+ADMIN = Rule(
+    "admin",
+    "an admin: the admin token, or an admin user's token with the admin scope (or web session)",
+)
+UPLOADER = Rule(
+    "uploader",
+    "a machine, as itself (approved or not: runs of an unapproved machine are kept hidden); "
+    "its owner or an admin with a token with the upload scope, naming it in "
+    "`X-Perffarm-Machine`",
+)
+REGISTRAR = Rule(
+    "registrar",
+    "anybody while registration is open (a signed-in user registers machines for "
+    "themselves, an anonymous caller may not name a user as owner); with "
+    "`--registration admin`, admins only",
+)
+MACHINE_MANAGER = Rule(
+    "machine_manager", "the machine's owner (with a token that may write) or an admin"
+)
+MACHINE_ACTOR = Rule(
+    "owner_or_grant",
+    "the machine's owner, the users the owner granted (`perffarm machine grant`), admins, "
+    "the machine itself and the approved machines of the same owner, when approved",
+)
+LOADTEST_CREATOR = Rule(
+    "loadtest_creator",
+    "a user whose token may write, an approved machine, an admin, or the server's load-test token",
+)
+LOADTEST_WRITER = Rule(
+    "loadtest_writer",
+    "the test's creator, admins, approved machines, and a token made for the test "
+    "(`perffarm loadtest token`) or the server's load-test token",
+)
+COMPAT_WRITER = Rule(
+    "compat_writer",
+    "anybody, as with the original harness; with `PERFFARM_LOADTEST_COMPAT_AUTH=token`, "
+    "only the server's load-test token or one made for the test",
+)
+#: Every rule by name.
+RULES: dict[str, Rule] = {
+    rule.name: rule
+    for rule in (
+        UNCHECKED,
+        ANYONE,
+        SIGNING_IN,
+        WEB_SESSION,
+        SIGNED_IN,
+        OWN_TOKEN,
+        ADMIN,
+        UPLOADER,
+        REGISTRAR,
+        MACHINE_MANAGER,
+        MACHINE_ACTOR,
+        LOADTEST_CREATOR,
+        LOADTEST_WRITER,
+        COMPAT_WRITER,
+    )
+}
+
+
 def _unauthorized(message: str) -> Unauthorized:
     return Unauthorized(message, headers={"WWW-Authenticate": "Bearer"})
 
@@ -60,11 +171,16 @@ def may_read_private_farm(principal: Principal) -> None:
 
 
 def require_user(principal: Principal) -> None:
+    """A user's own: anonymous callers are asked to sign in, machines and the admin token
+    (valid credentials, but nobody's) are refused."""
     if principal.user is None:
-        raise _unauthorized(
-            "this needs a signed-in user: `perffarm login --server URL`, or a token "
+        message = (
+            "this needs a signed-in user: `perffarm login --server URL`, or a user's token "
             "(Authorization: Bearer pft_...)"
         )
+        if principal.anonymous:
+            raise _unauthorized(message)
+        raise Forbidden(f"{message}; a machine's credentials or the admin token are nobody's")
 
 
 def require_admin(principal: Principal) -> None:
@@ -188,9 +304,18 @@ def may_act_for_machine(principal: Principal, machine: Machine, *, granted: bool
     )
 
 
+def may_revoke_token(principal: Principal) -> int | None:
+    """Revoke a token: its user, or an admin. The user whose tokens the caller may revoke
+    (None: anybody's); another user's token is not found, rather than refused."""
+    if principal.admin:
+        return None
+    require_user(principal)
+    assert principal.user is not None
+    return principal.user.id
+
+
 def may_configure_alerts(principal: Principal) -> None:
-    if not principal.admin:
-        raise _unauthorized("this needs the admin token (Authorization: Bearer TOKEN)")
+    require_admin(principal)
 
 
 # -- tokens -------------------------------------------------------------------------------

@@ -21,11 +21,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from perffarm.model.api import API_PREFIX
-from perffarm.server.core.errors import Invalid, NotFound
+from perffarm.server import permissions
+from perffarm.server.core.errors import Forbidden, Invalid, NotFound, Unauthorized
 from perffarm.server.core.principal import Principal
 from perffarm.server.http import oauth
 from perffarm.server.http.csrf import CSRF_FIELD, csrf_ok
 from perffarm.server.http.deps import connection, principal
+from perffarm.server.http.routetable import rule
 from perffarm.server.store import machines as machine_store
 from perffarm.server.store import results as result_store
 from perffarm.server.store import runs as run_store
@@ -116,7 +118,7 @@ RUN = site.add(
 )
 
 
-@site.pages.get("/runs/{run_id}/run.json")
+@site.pages.get("/runs/{run_id}/run.json", openapi_extra=rule(permissions.ANYONE))
 def run_download(
     run_id: str, who: Principal = Depends(principal), conn: sa.Connection = Depends(connection)
 ) -> Response:
@@ -129,7 +131,7 @@ def run_download(
     )
 
 
-@site.pages.get("/results/{result_id}")
+@site.pages.get("/results/{result_id}", openapi_extra=rule(permissions.ANYONE))
 def result_redirect(
     result_id: int = Depends(params.result_id), read: Reader = Depends(params.reader)
 ) -> Response:
@@ -144,7 +146,7 @@ def result_redirect(
 TIMELINE_CHUNK = 20_000
 
 
-@site.pages.get("/timeline", response_class=HTMLResponse)
+@site.pages.get("/timeline", response_class=HTMLResponse, openapi_extra=rule(permissions.ANYONE))
 def timeline_page(
     request: Request,
     project: str | None = None,
@@ -410,11 +412,17 @@ LOADTEST = site.add(
 # CSRF token themselves (server/http/middleware.py), and these do.
 
 
-@site.pages.post("/auth/machines/{name}/approve")
+@site.pages.post("/auth/machines/{name}/approve", openapi_extra=rule(permissions.ADMIN))
 async def machine_approve_form(
     name: str, request: Request, who: Principal = Depends(principal)
 ) -> Response:
     """The Approve button of the machines pages (signed-in admins): the API's approve."""
+    try:
+        # Who is asking comes first, as on every route: the form is read only for an admin.
+        permissions.require_admin(who)
+    except (Unauthorized, Forbidden) as refused:
+        status = 401 if isinstance(refused, Unauthorized) else 403
+        return error_page(request, status, "Refused", f"Only admins approve: {refused.message}")
     form = await oauth.read_form(request)
     if not csrf_ok(request, form.get(CSRF_FIELD)):
         return error_page(
@@ -423,8 +431,6 @@ async def machine_approve_form(
             "Refused",
             "The form expired or did not come from this site: reload the page and try again.",
         )
-    if not who.admin:
-        return error_page(request, 403, "Refused", "Only admins approve.")
 
     def approve() -> bool:
         with request.app.state.engine.connect() as conn:
@@ -444,7 +450,9 @@ async def machine_approve_form(
 _static_files = StaticFiles(directory=STATIC)
 
 
-@site.pages.api_route("/static/{path:path}", methods=["GET", "HEAD"])
+@site.pages.api_route(
+    "/static/{path:path}", methods=["GET", "HEAD"], openapi_extra=rule(permissions.ANYONE)
+)
 async def static(path: str, request: Request) -> Response:
     """The stylesheet, the scripts and the chart library (``static/vendor``).
 
@@ -456,7 +464,7 @@ async def static(path: str, request: Request) -> Response:
     return await _static_files.get_response(wanted, request.scope)
 
 
-@site.pages.get("/favicon.ico")
+@site.pages.get("/favicon.ico", openapi_extra=rule(permissions.ANYONE))
 def favicon() -> Response:
     """No icon: browsers ask for one on pages that name none (the sign-in pages)."""
     return Response(status_code=204, headers={"Cache-Control": "max-age=86400"})

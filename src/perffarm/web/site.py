@@ -26,7 +26,9 @@ from typing import Any, Generic, TypeVar
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
+from perffarm.server import permissions
 from perffarm.server.core.errors import Invalid, NotFound
+from perffarm.server.http import routetable
 from perffarm.web.encode import to_json
 from perffarm.web.render import error_page, not_found, render
 
@@ -65,6 +67,9 @@ class Page(Generic[S, A, D]):
     what to show when the parameters name nothing)."""
     page_path: str | None = None
     """The page's path when it is not ``path`` (the home page, ``/``)."""
+    rule: permissions.Rule = permissions.ANYONE
+    """Who may call the page and its twin (``server/permissions.py``): anybody, each
+    seeing what the visibility rule shows them, as the source reads as the caller."""
 
 
 def json_response(data: Any) -> Response:
@@ -110,6 +115,7 @@ class Site:
             methods=["GET"],
             name=f"{page.name}_twin",
             description=inspect.getdoc(page.view) or "",
+            openapi_extra=routetable.rule(page.rule),
         )
 
     def _add_page(self, page: Page[S, A, D], template: str) -> None:
@@ -141,4 +147,5 @@ class Site:
             methods=["GET"],
             name=f"{page.name}_page",
             response_class=HTMLResponse,
+            openapi_extra=routetable.rule(page.rule),
         )

@@ -20,60 +20,58 @@ from grpc_reflection.v1alpha import reflection
 
 from perffarm.proto.grpc_testing import control_pb2
 from perffarm.proto.v1 import perffarm_pb2 as pb
+from perffarm.server.grpc.methods import LOADTESTS, METHODS, QPS_REPORTER, RUNS, SERVICES
 from perffarm.server.grpc.services import Services
 from perffarm.server.settings import Settings
 
 log = logging.getLogger("perffarm.grpc")
 
-RUNS = "perffarm.v1.Runs"
-LOADTESTS = "perffarm.v1.LoadTests"
-QPS_REPORTER = "grpc.testing.ReportQpsScenarioService"
-SERVICES = (RUNS, LOADTESTS, QPS_REPORTER)
 #: Seconds calls in flight get to finish when the server stops.
 STOP_GRACE = 5.0
 
 
 def _handlers(services: Services) -> list[grpc.GenericRpcHandler]:
+    served = _methods(services)
+    unruled = [f"/{s}/{m}" for s, methods in served.items() for m in methods]
+    unruled = [path for path in unruled if path not in METHODS]
+    if unruled:
+        # Who may call a method is declared with it (methods.py), or it is not served.
+        raise RuntimeError(f"gRPC methods without a rule in methods.METHODS: {unruled}")
+    return [grpc.method_handlers_generic_handler(s, m) for s, m in served.items()]
+
+
+def _methods(services: Services) -> dict[str, dict[str, grpc.RpcMethodHandler]]:
     # Requests arrive as bytes (no deserializer): the methods decode them, so a message
     # that does not decode is answered INVALID_ARGUMENT instead of grpcio's INTERNAL.
     unary = grpc.unary_unary_rpc_method_handler
-    return [
-        grpc.method_handlers_generic_handler(
-            RUNS,
-            {
-                "SubmitRun": unary(
-                    services.submit_run,
-                    response_serializer=pb.SubmitRunResponse.SerializeToString,
-                ),
-                "ListUserResults": unary(
-                    services.list_user_results,
-                    response_serializer=pb.ResultsPage.SerializeToString,
-                ),
-                "ListAllResults": unary(
-                    services.list_all_results,
-                    response_serializer=pb.ResultsPage.SerializeToString,
-                ),
-            },
-        ),
-        grpc.method_handlers_generic_handler(
-            LOADTESTS,
-            {
-                "StreamDatapoints": grpc.stream_stream_rpc_method_handler(
-                    services.stream_datapoints,
-                    response_serializer=pb.BatchAck.SerializeToString,
-                )
-            },
-        ),
-        grpc.method_handlers_generic_handler(
-            QPS_REPORTER,
-            {
-                "ReportScenario": unary(
-                    services.report_scenario,
-                    response_serializer=control_pb2.Void.SerializeToString,
-                )
-            },
-        ),
-    ]
+    return {
+        RUNS: {
+            "SubmitRun": unary(
+                services.submit_run,
+                response_serializer=pb.SubmitRunResponse.SerializeToString,
+            ),
+            "ListUserResults": unary(
+                services.list_user_results,
+                response_serializer=pb.ResultsPage.SerializeToString,
+            ),
+            "ListAllResults": unary(
+                services.list_all_results,
+                response_serializer=pb.ResultsPage.SerializeToString,
+            ),
+        },
+        LOADTESTS: {
+            "StreamDatapoints": grpc.stream_stream_rpc_method_handler(
+                services.stream_datapoints,
+                response_serializer=pb.BatchAck.SerializeToString,
+            )
+        },
+        QPS_REPORTER: {
+            "ReportScenario": unary(
+                services.report_scenario,
+                response_serializer=control_pb2.Void.SerializeToString,
+            )
+        },
+    }
 
 
 def tls_credentials(cert: str, key: str) -> grpc.ServerCredentials:

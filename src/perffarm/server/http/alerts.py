@@ -24,6 +24,7 @@ from perffarm.server import permissions
 from perffarm.server.core.paging import MAX_PAGE
 from perffarm.server.core.principal import Machine, Principal
 from perffarm.server.http.deps import acting_principal, connection, principal
+from perffarm.server.http.routetable import rule
 from perffarm.server.services import alert_settings
 from perffarm.server.services.detection import TrackKey
 from perffarm.server.store import alerts, machines
@@ -40,7 +41,7 @@ def _granted(conn: sa.Connection, who: Principal, machine: Machine) -> bool:
     return who.user is not None and machines.granted(conn, machine.id, who.user.id)
 
 
-@router.get("/alerts", response_model=Page[Alert])
+@router.get("/alerts", response_model=Page[Alert], openapi_extra=rule(permissions.ANYONE))
 def list_alerts(
     project: str | None = None,
     state: str | None = Query(None, description="new, acknowledged, invalid or fixed"),
@@ -64,13 +65,17 @@ def list_alerts(
     return Page[Alert](items=items, next_cursor=next_cursor)
 
 
-@router.get("/alerts/status", response_model=DetectionStatus)
+@router.get(
+    "/alerts/status", response_model=DetectionStatus, openapi_extra=rule(permissions.ANYONE)
+)
 def detection_status(request: Request) -> DetectionStatus:
     """The background detector of this server process: jobs pending, tracks analysed."""
     return DetectionStatus(**request.app.state.detection.status())
 
 
-@router.get("/alerts/{alert_id}", response_model=AlertDetail)
+@router.get(
+    "/alerts/{alert_id}", response_model=AlertDetail, openapi_extra=rule(permissions.ANYONE)
+)
 def get_alert(
     alert_id: int = _id(),
     who: Principal = Depends(principal),
@@ -80,7 +85,11 @@ def get_alert(
     return alerts.get_alert(conn, alert_id, admin=who.admin, viewer=who.viewer)
 
 
-@router.post("/alerts/{alert_id}/state", response_model=AlertDetail)
+@router.post(
+    "/alerts/{alert_id}/state",
+    response_model=AlertDetail,
+    openapi_extra=rule(permissions.MACHINE_ACTOR),
+)
 def change_state(
     body: StateChange,
     alert_id: int = _id(),
@@ -94,7 +103,9 @@ def change_state(
     return alerts.get_alert(conn, alert_id, admin=who.admin, viewer=who.viewer)
 
 
-@router.get("/alert-groups", response_model=Page[AlertGroup])
+@router.get(
+    "/alert-groups", response_model=Page[AlertGroup], openapi_extra=rule(permissions.ANYONE)
+)
 def list_groups(
     project: str | None = None,
     branch: str | None = None,
@@ -116,7 +127,9 @@ def list_groups(
     return Page[AlertGroup](items=items, next_cursor=next_cursor)
 
 
-@router.get("/alert-groups/{group_id}", response_model=AlertGroup)
+@router.get(
+    "/alert-groups/{group_id}", response_model=AlertGroup, openapi_extra=rule(permissions.ANYONE)
+)
 def get_group(
     group_id: int = _id(),
     who: Principal = Depends(principal),
@@ -125,7 +138,11 @@ def get_group(
     return alerts.get_group(conn, group_id, admin=who.admin, viewer=who.viewer)
 
 
-@router.get("/series/{series_id}/breaks", response_model=Page[SeriesBreak])
+@router.get(
+    "/series/{series_id}/breaks",
+    response_model=Page[SeriesBreak],
+    openapi_extra=rule(permissions.ANYONE),
+)
 def list_breaks(
     series_id: int = _id(), conn: sa.Connection = Depends(connection)
 ) -> Page[SeriesBreak]:
@@ -133,7 +150,12 @@ def list_breaks(
     return Page[SeriesBreak](items=alerts.list_breaks(conn, series_id))
 
 
-@router.post("/series/{series_id}/breaks", status_code=201, response_model=BreakAdded)
+@router.post(
+    "/series/{series_id}/breaks",
+    status_code=201,
+    response_model=BreakAdded,
+    openapi_extra=rule(permissions.MACHINE_ACTOR),
+)
 def add_break(
     body: BreakRequest,
     request: Request,
@@ -157,7 +179,9 @@ def add_break(
     return answer
 
 
-@router.get("/alert-settings", response_model=AlertSettingsView)
+@router.get(
+    "/alert-settings", response_model=AlertSettingsView, openapi_extra=rule(permissions.ADMIN)
+)
 def get_settings(
     who: Principal = Depends(principal), conn: sa.Connection = Depends(connection)
 ) -> AlertSettingsView:
@@ -166,7 +190,9 @@ def get_settings(
     return alert_settings.settings_view(conn)
 
 
-@router.put("/alert-settings", response_model=AlertSettingsView)
+@router.put(
+    "/alert-settings", response_model=AlertSettingsView, openapi_extra=rule(permissions.ADMIN)
+)
 def put_settings(
     body: SettingsChange,
     who: Principal = Depends(acting_principal),

@@ -22,6 +22,7 @@ from perffarm.server.core.errors import Conflict, Invalid
 from perffarm.server.core.principal import Principal
 from perffarm.server.http.deps import principal
 from perffarm.server.http.loadtests_compat import loadtest_token_given
+from perffarm.server.http.routetable import rule
 from perffarm.server.services.loadtest_batches import now_ms, parse_batch
 from perffarm.server.services.loadtests import LoadTests, ingest_batch
 
@@ -52,13 +53,18 @@ def _tests(request: Request) -> LoadTests:
     return tests
 
 
-@router.get("", response_model=list[LoadTestInfo])
+@router.get("", response_model=list[LoadTestInfo], openapi_extra=rule(permissions.ANYONE))
 def list_tests(request: Request, limit: int = Query(100, ge=1, le=1000)) -> list[LoadTestInfo]:
     """Load tests, newest first."""
     return _tests(request).list(limit)
 
 
-@router.post("", response_model=LoadTestInfo, status_code=201)
+@router.post(
+    "",
+    response_model=LoadTestInfo,
+    status_code=201,
+    openapi_extra=rule(permissions.LOADTEST_CREATOR),
+)
 def create_test(
     body: LoadTestCreate, request: Request, who: Principal = Depends(creator)
 ) -> LoadTestInfo:
@@ -77,13 +83,18 @@ def create_test(
     return tests.info(tests.found(row["id"]))
 
 
-@router.get("/{test_id}", response_model=LoadTestInfo)
+@router.get("/{test_id}", response_model=LoadTestInfo, openapi_extra=rule(permissions.ANYONE))
 def get_info(test_id: str, request: Request) -> LoadTestInfo:
     tests = _tests(request)
     return tests.info(tests.found(test_id))
 
 
-@router.post("/{test_id}/start", response_model=LoadTestInfo, dependencies=[Depends(writer)])
+@router.post(
+    "/{test_id}/start",
+    response_model=LoadTestInfo,
+    dependencies=[Depends(writer)],
+    openapi_extra=rule(permissions.LOADTEST_WRITER),
+)
 def start(test_id: str, request: Request) -> LoadTestInfo:
     tests = _tests(request)
     if tests.found(test_id).finished is not None:
@@ -92,7 +103,11 @@ def start(test_id: str, request: Request) -> LoadTestInfo:
     return tests.info(tests.found(test_id))
 
 
-@router.post("/{test_id}/finish", dependencies=[Depends(writer)])
+@router.post(
+    "/{test_id}/finish",
+    dependencies=[Depends(writer)],
+    openapi_extra=rule(permissions.LOADTEST_WRITER),
+)
 def finish(test_id: str, request: Request) -> dict:
     """Finish the test: the summary and verdict are computed and kept."""
     tests = _tests(request)
@@ -123,7 +138,12 @@ def _batch_schema() -> dict:
     return inlined
 
 
-@router.post("/{test_id}/tokens", status_code=201, response_model=LoadTestToken)
+@router.post(
+    "/{test_id}/tokens",
+    status_code=201,
+    response_model=LoadTestToken,
+    openapi_extra=rule(permissions.LOADTEST_WRITER),
+)
 def mint_token(test_id: str, request: Request, who: Principal = Depends(writer)) -> LoadTestToken:
     """A token for the workers of this test, shown this once: it may write to this test
     only (header X-Perffarm-Loadtest-Token, or ``?token=`` on the original's routes)."""
@@ -136,12 +156,13 @@ def mint_token(test_id: str, request: Request, who: Principal = Depends(writer))
     "/{test_id}/datapoints",
     response_model=BatchAck,
     dependencies=[Depends(writer)],
-    openapi_extra={
-        "requestBody": {
+    openapi_extra=rule(
+        permissions.LOADTEST_WRITER,
+        requestBody={
             "required": True,
             "content": {"application/json": {"schema": _batch_schema()}},
-        }
-    },
+        },
+    ),
 )
 async def add_datapoints(test_id: str, request: Request) -> BatchAck:
     """A worker's batch; a batch already stored (same worker, incarnation, sequence) counts once."""
@@ -149,7 +170,7 @@ async def add_datapoints(test_id: str, request: Request) -> BatchAck:
     return await ingest_batch(request.app, test_id, batch)
 
 
-@router.get("/{test_id}/datapoints")
+@router.get("/{test_id}/datapoints", openapi_extra=rule(permissions.ANYONE))
 def read_datapoints(
     test_id: str,
     request: Request,
@@ -164,7 +185,7 @@ def read_datapoints(
     return {"datapoints": points, "next_after": points[-1]["id"] if points else after}
 
 
-@router.get("/{test_id}/summary")
+@router.get("/{test_id}/summary", openapi_extra=rule(permissions.ANYONE))
 def get_summary(test_id: str, request: Request) -> dict:
     """The kept summary of a finished test; a running test's summary so far."""
     tests = _tests(request)

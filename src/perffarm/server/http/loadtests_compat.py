@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, Response
 
 from perffarm.model.loadtest import TEST_ID_PATTERN
 from perffarm.server import permissions
+from perffarm.server.http.routetable import rule
 from perffarm.server.services.loadtests import LoadTests, TestState
 from perffarm.server.settings import LOADTEST_TOKEN_HEADER as TOKEN_HEADER
 
@@ -108,19 +109,28 @@ def _ongoing(store: LoadTests, test_id: str) -> JSONResponse | None:
     return _refusal(store.state(test_id))
 
 
-@router.get("/status")
+@router.get("/status", openapi_extra=rule(permissions.ANYONE))
 async def status() -> JSONResponse:
     return _answer({"status": "ok"})
 
 
-@router.options("/test", status_code=204, response_class=Response)
-@router.options("/status", status_code=204, response_class=Response)
+@router.options(
+    "/test", status_code=204, response_class=Response, openapi_extra=rule(permissions.ANYONE)
+)
+@router.options(
+    "/status", status_code=204, response_class=Response, openapi_extra=rule(permissions.ANYONE)
+)
 async def preflight() -> Response:
     """A CORS preflight: every origin, method and header is allowed."""
     return Response(status_code=204, headers=CORS)
 
 
-@router.options("/test/{rest:path}", status_code=204, response_class=Response)
+@router.options(
+    "/test/{rest:path}",
+    status_code=204,
+    response_class=Response,
+    openapi_extra=rule(permissions.ANYONE),
+)
 async def preflight_below(rest: str) -> Response:
     """A CORS preflight of any route below ``/test``."""
     return Response(status_code=204, headers=CORS)
@@ -155,17 +165,23 @@ def _create(request: Request, test_id: str | None, body: Any) -> JSONResponse:
     return _answer(_defined(id=row["id"], started=row["started"]))
 
 
-@router.post("/test", dependencies=[Depends(compat_writer)])
+@router.post(
+    "/test", dependencies=[Depends(compat_writer)], openapi_extra=rule(permissions.COMPAT_WRITER)
+)
 async def create_random(request: Request) -> JSONResponse:
     return _create(request, None, await _json_body(request))
 
 
-@router.post("/test/{test_id}", dependencies=[Depends(compat_writer)])
+@router.post(
+    "/test/{test_id}",
+    dependencies=[Depends(compat_writer)],
+    openapi_extra=rule(permissions.COMPAT_WRITER),
+)
 async def create_named(test_id: str, request: Request) -> JSONResponse:
     return _create(request, test_id, await _json_body(request))
 
 
-@router.get("/test/{test_id}")
+@router.get("/test/{test_id}", openapi_extra=rule(permissions.ANYONE))
 def get_test(test_id: str, request: Request, dataPoints: str | None = None) -> Response:
     store = _store(request)
     row = store.row(test_id)
@@ -178,7 +194,11 @@ def get_test(test_id: str, request: Request, dataPoints: str | None = None) -> R
     return _answer(_defined(id=row.id, started=row.started, finished=row.finished))
 
 
-@router.put("/test/{test_id}/start", dependencies=[Depends(compat_writer)])
+@router.put(
+    "/test/{test_id}/start",
+    dependencies=[Depends(compat_writer)],
+    openapi_extra=rule(permissions.COMPAT_WRITER),
+)
 def start_test(test_id: str, request: Request) -> JSONResponse:
     store = _store(request)
     row = store.row(test_id)
@@ -189,7 +209,11 @@ def start_test(test_id: str, request: Request) -> JSONResponse:
     return _answer({"id": test_id, "started": store.start(test_id)})
 
 
-@router.put("/test/{test_id}/finish", dependencies=[Depends(compat_writer)])
+@router.put(
+    "/test/{test_id}/finish",
+    dependencies=[Depends(compat_writer)],
+    openapi_extra=rule(permissions.COMPAT_WRITER),
+)
 def finish_test(test_id: str, request: Request) -> Response:
     store = _store(request)
     refused = _ongoing(store, test_id)
@@ -215,13 +239,21 @@ async def put_metrics_body(app: Any, test_id: str, peer_id: str, raw: bytes) -> 
     return 200, encoded
 
 
-@router.put("/test/{test_id}/peer/{peer_id}/metrics", dependencies=[Depends(compat_writer)])
+@router.put(
+    "/test/{test_id}/peer/{peer_id}/metrics",
+    dependencies=[Depends(compat_writer)],
+    openapi_extra=rule(permissions.COMPAT_WRITER),
+)
 async def put_metrics(test_id: str, peer_id: str, request: Request) -> Response:
     status, body = await put_metrics_body(request.app, test_id, peer_id, await request.body())
     return Response(body, status_code=status, media_type="application/json", headers=CORS)
 
 
-@router.put("/test/{test_id}/peer/{peer_id}/results", dependencies=[Depends(compat_writer)])
+@router.put(
+    "/test/{test_id}/peer/{peer_id}/results",
+    dependencies=[Depends(compat_writer)],
+    openapi_extra=rule(permissions.COMPAT_WRITER),
+)
 async def put_results(test_id: str, peer_id: str, request: Request) -> JSONResponse:
     store = _store(request)
     body = await _json_body(request)
@@ -231,7 +263,11 @@ async def put_results(test_id: str, peer_id: str, request: Request) -> JSONRespo
     return _answer(store.add_results(test_id, peer_id, body if isinstance(body, dict) else {}))
 
 
-@router.put("/test/{test_id}/topology", dependencies=[Depends(compat_writer)])
+@router.put(
+    "/test/{test_id}/topology",
+    dependencies=[Depends(compat_writer)],
+    openapi_extra=rule(permissions.COMPAT_WRITER),
+)
 async def put_topology(test_id: str, request: Request) -> JSONResponse:
     store = _store(request)
     body = await _json_body(request)

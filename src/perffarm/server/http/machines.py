@@ -23,6 +23,7 @@ from perffarm.server.http.deps import (
     principal,
     upload_machine,
 )
+from perffarm.server.http.routetable import rule
 from perffarm.server.store import machines, users
 
 router = APIRouter(prefix="/machines", tags=["machines"])
@@ -34,7 +35,12 @@ def registrar(request: Request, who: Principal = Depends(principal)) -> Principa
     return who
 
 
-@router.post("", response_model=MachineCredentials, status_code=201)
+@router.post(
+    "",
+    response_model=MachineCredentials,
+    status_code=201,
+    openapi_extra=rule(permissions.REGISTRAR),
+)
 def register(
     registration: MachineRegistration,
     request: Request,
@@ -62,7 +68,7 @@ def register(
     )
 
 
-@router.get("", response_model=Page[MachineInfo])
+@router.get("", response_model=Page[MachineInfo], openapi_extra=rule(permissions.ANYONE))
 def list_machines(
     owner: str | None = None,
     cursor: str | None = Query(None, description="next_cursor of the previous page"),
@@ -77,7 +83,7 @@ def list_machines(
     return Page[MachineInfo](items=items, next_cursor=next_cursor)
 
 
-@router.get("/me", response_model=MachineInfo)
+@router.get("/me", response_model=MachineInfo, openapi_extra=rule(permissions.UPLOADER))
 def me(
     machine: Machine = Depends(upload_machine),
     conn: sa.Connection = Depends(connection),
@@ -86,7 +92,7 @@ def me(
     return machines.get(conn, machine.name, admin=True)
 
 
-@router.get("/{name}", response_model=MachineInfo)
+@router.get("/{name}", response_model=MachineInfo, openapi_extra=rule(permissions.ANYONE))
 def get_machine(
     name: str, who: Principal = Depends(principal), conn: sa.Connection = Depends(connection)
 ) -> MachineInfo:
@@ -94,7 +100,7 @@ def get_machine(
     return machines.get(conn, name, admin=who.admin, viewer=who.viewer)
 
 
-@router.post("/{name}/approve", response_model=MachineInfo)
+@router.post("/{name}/approve", response_model=MachineInfo, openapi_extra=rule(permissions.ADMIN))
 def approve(
     name: str,
     _admin: Principal = Depends(admin_principal),
@@ -109,7 +115,9 @@ def _managed(conn: sa.Connection, who: Principal, name: str) -> Machine:
     return permissions.may_manage_machine(who, name, machines.identity(conn, name))
 
 
-@router.post("/{name}/revoke", response_model=MachineInfo)
+@router.post(
+    "/{name}/revoke", response_model=MachineInfo, openapi_extra=rule(permissions.MACHINE_MANAGER)
+)
 def revoke_secret(
     name: str, who: Principal = Depends(principal), conn: sa.Connection = Depends(connection)
 ) -> MachineInfo:
@@ -119,7 +127,11 @@ def revoke_secret(
     return machines.get(conn, name, admin=True)
 
 
-@router.post("/{name}/secret", response_model=MachineCredentials)
+@router.post(
+    "/{name}/secret",
+    response_model=MachineCredentials,
+    openapi_extra=rule(permissions.MACHINE_MANAGER),
+)
 def rotate_secret(
     name: str, who: Principal = Depends(principal), conn: sa.Connection = Depends(connection)
 ) -> MachineCredentials:
@@ -129,7 +141,11 @@ def rotate_secret(
     return MachineCredentials(name=name, owner=found.owner, approved=found.approved, secret=secret)
 
 
-@router.get("/{name}/grants", response_model=Page[MachineGrant])
+@router.get(
+    "/{name}/grants",
+    response_model=Page[MachineGrant],
+    openapi_extra=rule(permissions.MACHINE_MANAGER),
+)
 def list_grants(
     name: str, who: Principal = Depends(principal), conn: sa.Connection = Depends(connection)
 ) -> Page[MachineGrant]:
@@ -137,7 +153,12 @@ def list_grants(
     return Page[MachineGrant](items=machines.grants(conn, _managed(conn, who, name)))
 
 
-@router.post("/{name}/grants", response_model=Page[MachineGrant], status_code=201)
+@router.post(
+    "/{name}/grants",
+    response_model=Page[MachineGrant],
+    status_code=201,
+    openapi_extra=rule(permissions.MACHINE_MANAGER),
+)
 def add_grant(
     body: GrantRequest,
     name: str,
@@ -151,7 +172,11 @@ def add_grant(
     return Page[MachineGrant](items=machines.grants(conn, machine))
 
 
-@router.delete("/{name}/grants/{user}", response_model=Page[MachineGrant])
+@router.delete(
+    "/{name}/grants/{user}",
+    response_model=Page[MachineGrant],
+    openapi_extra=rule(permissions.MACHINE_MANAGER),
+)
 def remove_grant(
     name: str,
     user: str,

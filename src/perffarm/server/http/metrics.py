@@ -13,6 +13,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from perffarm.loadtest.relays import PROMETHEUS_SUMS, Relays
+from perffarm.server import permissions
+from perffarm.server.http.routetable import rule
 from perffarm.server.services.loadtests import LoadTests
 
 router = APIRouter(tags=["load tests"])
@@ -47,6 +49,7 @@ class LoadTestFigures(Collector):
     "/metrics",
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"}},
+    openapi_extra=rule(permissions.ANYONE),
 )
 def prometheus(request: Request) -> Response:
     """Prometheus text format: this process's load-test ingest and relay figures."""

@@ -36,7 +36,8 @@ class AuthMiddleware:
 
     - a credential that is given but wrong, expired or revoked is refused (401) everywhere,
       never silently treated as anonymous;
-    - a token without the ``upload`` scope may only read (403 on any other method);
+    - a token without the ``upload`` scope may only read (403 on any other method), except
+      to sign in (the sign-in routes and forms decide for themselves);
     - on a private farm an anonymous caller reaches only what signing in needs.
     The session cookie counts for safe methods only (and for the sign-in forms, which
     check a CSRF token themselves): a cross-site form post carries the cookie, not intent.
@@ -67,7 +68,7 @@ class AuthMiddleware:
             and not principal.via_session
             and method not in SAFE_METHODS
             and "upload" not in principal.scopes
-            and not path.startswith("/oauth/")
+            and not is_form
         ):
             await _json(
                 403,

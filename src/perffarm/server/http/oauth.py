@@ -17,10 +17,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from perffarm.server import permissions
 from perffarm.server.core.errors import Invalid, Unauthorized
 from perffarm.server.core.principal import SCOPES
 from perffarm.server.core.timeutil import now
 from perffarm.server.http.ratelimit import too_many
+from perffarm.server.http.routetable import rule
 from perffarm.server.store import devicecodes, tokens, users
 from perffarm.server.store.devicecodes import DEVICE_CODE_LIFETIME, DeviceCode
 
@@ -55,7 +57,7 @@ def format_user_code(code: str) -> str:
     return f"{code[:4]}-{code[4:]}"
 
 
-@router.get("/.well-known/oauth-authorization-server")
+@router.get("/.well-known/oauth-authorization-server", openapi_extra=rule(permissions.SIGNING_IN))
 def metadata(request: Request) -> dict:
     """Where the device flow's endpoints are (RFC 8414)."""
     base = base_url(request)
@@ -73,7 +75,7 @@ def metadata(request: Request) -> dict:
     }
 
 
-@router.post("/oauth/device_authorization")
+@router.post("/oauth/device_authorization", openapi_extra=rule(permissions.SIGNING_IN))
 async def device_authorization(request: Request) -> JSONResponse:
     """Start a device sign-in: a device code for the client, a user code for the person.
     Limited per client address and in all (every server process counts together): each
@@ -214,7 +216,7 @@ def _refresh_grant(conn: sa.Connection, form: dict[str, str]) -> JSONResponse | 
     return _token_answer(conn, user.id, scopes, "refresh", family=info.family)
 
 
-@router.post("/oauth/token")
+@router.post("/oauth/token", openapi_extra=rule(permissions.SIGNING_IN))
 async def token(request: Request) -> JSONResponse:
     """Tokens for an approved device code, or fresh ones for a refresh token."""
     form = await read_form(request)
@@ -236,7 +238,7 @@ async def token(request: Request) -> JSONResponse:
     return JSONResponse(answer, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
-@router.post("/oauth/revoke")
+@router.post("/oauth/revoke", openapi_extra=rule(permissions.SIGNING_IN))
 async def revoke(request: Request) -> JSONResponse:
     """Revoke an access or refresh token and its sign-in (RFC 7009: always 200)."""
     form = await read_form(request)

@@ -8,8 +8,10 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
+from perffarm.server import permissions
 from perffarm.server.core.principal import Principal
 from perffarm.server.http.deps import connection, principal
+from perffarm.server.http.routetable import rule
 from perffarm.server.store import results
 
 router = APIRouter(tags=["projects"])
@@ -21,7 +23,9 @@ class Branches(BaseModel):
     since: datetime
 
 
-@router.get("/projects/{project}/branches", response_model=Branches)
+@router.get(
+    "/projects/{project}/branches", response_model=Branches, openapi_extra=rule(permissions.ANYONE)
+)
 def branches_of_interest(
     project: str,
     days: int = Query(30, ge=1, le=3650, description="Look back this many days."),

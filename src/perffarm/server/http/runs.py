@@ -25,10 +25,12 @@ from perffarm.model.api import (
     RunSummary,
     SingleResult,
 )
+from perffarm.server import permissions
 from perffarm.server.core.paging import MAX_PAGE
 from perffarm.server.core.principal import Machine, Principal
 from perffarm.server.http import downloads
 from perffarm.server.http.deps import connection, principal, upload_machine
+from perffarm.server.http.routetable import rule
 from perffarm.server.services.ingest import field_errors
 from perffarm.server.store import runs
 
@@ -50,6 +52,7 @@ _UNAPPROVED = (
         422: {"model": ErrorBody},
         413: {"model": ErrorBody},
     },
+    openapi_extra=rule(permissions.UPLOADER),
 )
 def upload_run(
     document: RunDocument,
@@ -96,12 +99,13 @@ def _batch_schema() -> dict[str, Any]:
     "/batch",
     response_model=BatchResult,
     responses={413: {"model": ErrorBody}, 422: {"model": ErrorBody}},
-    openapi_extra={
-        "requestBody": {
+    openapi_extra=rule(
+        permissions.UPLOADER,
+        requestBody={
             "required": True,
             "content": {"application/json": {"schema": _batch_schema()}},
-        }
-    },
+        },
+    ),
 )
 async def upload_batch(
     request: Request,
@@ -139,7 +143,7 @@ def _ingest_batch(request: Request, machine: Machine, body: bytes) -> BatchResul
     return BatchResult(machine=machine.name, machine_approved=machine.approved, outcomes=outcomes)
 
 
-@router.get("", response_model=Page[RunSummary])
+@router.get("", response_model=Page[RunSummary], openapi_extra=rule(permissions.ANYONE))
 def list_runs(
     project: str | None = None,
     machine: str | None = None,
@@ -177,6 +181,7 @@ def list_runs(
     "/{run_id}",
     response_class=Response,
     responses={200: {"content": {"application/json": {}}, "description": "The run document."}},
+    openapi_extra=rule(permissions.ANYONE),
 )
 def get_run(
     run_id: uuid.UUID,
@@ -192,6 +197,7 @@ def get_run(
     "/{run_id}/attachments/{name:path}",
     response_class=Response,
     responses={200: {"content": {"*/*": {}}, "description": "The bytes, with their media type."}},
+    openapi_extra=rule(permissions.ANYONE),
 )
 def get_attachment(
     run_id: uuid.UUID,

@@ -11,16 +11,18 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from perffarm.model.api import Baseline, Page, ResultRow, SeriesKey, SeriesPoint
+from perffarm.server import permissions
 from perffarm.server.core.paging import MAX_PAGE
 from perffarm.server.core.principal import Principal
 from perffarm.server.http.deps import connection, principal
+from perffarm.server.http.routetable import rule
 from perffarm.server.store import results
 from perffarm.server.store import series as series_rows
 
 router = APIRouter(tags=["results"])
 
 
-@router.get("/series", response_model=Page[SeriesPoint])
+@router.get("/series", response_model=Page[SeriesPoint], openapi_extra=rule(permissions.ANYONE))
 def series(
     project: str,
     benchmark: str,
@@ -52,7 +54,7 @@ def series(
     )
 
 
-@router.get("/results", response_model=Page[ResultRow])
+@router.get("/results", response_model=Page[ResultRow], openapi_extra=rule(permissions.ANYONE))
 def list_results(
     owner: str | None = Query(None, description="One user's results; default: everybody's."),
     machine: str | None = None,
@@ -77,7 +79,7 @@ def list_results(
     return Response(page.model_dump_json(), media_type="application/json")
 
 
-@router.get("/series/keys", response_model=Page[SeriesKey])
+@router.get("/series/keys", response_model=Page[SeriesKey], openapi_extra=rule(permissions.ANYONE))
 def series_keys(
     project: str,
     benchmark: str | None = None,
@@ -103,7 +105,7 @@ def series_keys(
 # -- baselines for `perffarm check --against REF --server URL` --------------------------------
 
 
-@router.get("/baseline", response_model=Baseline)
+@router.get("/baseline", response_model=Baseline, openapi_extra=rule(permissions.ANYONE))
 def baseline(
     project: str,
     branch: str | None = Query(None, description="The baseline's branch (e.g. main)."),

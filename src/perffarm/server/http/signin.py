@@ -16,10 +16,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
+from perffarm.server import permissions
 from perffarm.server.core.principal import ANONYMOUS, Principal, User
 from perffarm.server.http import oauth
 from perffarm.server.http.csrf import CSRF_FIELD, csrf_ok, csrf_token, set_csrf_cookie
 from perffarm.server.http.ratelimit import RateLimiter, too_many
+from perffarm.server.http.routetable import rule
 from perffarm.server.services.authn import SESSION_COOKIE
 from perffarm.server.services.oidc import OidcClient, OidcError
 from perffarm.server.store import sessions, users
@@ -76,7 +78,7 @@ def start_session(request: Request, response: Response, user_id: int) -> None:
     )
 
 
-@router.get("/signin", response_class=HTMLResponse)
+@router.get("/signin", response_class=HTMLResponse, openapi_extra=rule(permissions.SIGNING_IN))
 def signin_form(request: Request, next: str = "/") -> HTMLResponse:
     return page(
         request,
@@ -87,7 +89,7 @@ def signin_form(request: Request, next: str = "/") -> HTMLResponse:
     )
 
 
-@router.post("/signin")
+@router.post("/signin", openapi_extra=rule(permissions.SIGNING_IN))
 async def signin(request: Request) -> Response:
     form = await oauth.read_form(request)
     name = form.get("username", "").strip()
@@ -133,7 +135,7 @@ async def signin(request: Request) -> Response:
     return response
 
 
-@router.post("/signout")
+@router.post("/signout", openapi_extra=rule(permissions.SIGNING_IN))
 async def signout(request: Request) -> Response:
     form = await oauth.read_form(request)
     if not csrf_ok(request, form.get(CSRF_FIELD)):
@@ -165,7 +167,7 @@ def _need_session(request: Request, target: str) -> Response | None:
     return None
 
 
-@router.get("/device", response_class=HTMLResponse)
+@router.get("/device", response_class=HTMLResponse, openapi_extra=rule(permissions.WEB_SESSION))
 def device_form(request: Request, user_code: str = "") -> Response:
     target = "/device" + (f"?user_code={user_code}" if user_code else "")
     redirect = _need_session(request, target)
@@ -174,7 +176,7 @@ def device_form(request: Request, user_code: str = "") -> Response:
     return page(request, "device.html", title="Sign in a command line", user_code=user_code[:20])
 
 
-@router.post("/device")
+@router.post("/device", openapi_extra=rule(permissions.WEB_SESSION))
 async def device_submit(request: Request) -> Response:
     redirect = _need_session(request, "/device")
     if redirect is not None:
@@ -242,7 +244,7 @@ def _provider(request: Request, name: str) -> OidcClient | None:
     return clients.get(name)
 
 
-@router.get("/auth/oidc/{name}")
+@router.get("/auth/oidc/{name}", openapi_extra=rule(permissions.SIGNING_IN))
 async def oidc_start(request: Request, name: str, next: str = "/") -> Response:
     client = _provider(request, name)
     if client is None:
@@ -274,7 +276,9 @@ async def oidc_start(request: Request, name: str, next: str = "/") -> Response:
     return RedirectResponse(url, status_code=303)
 
 
-@router.get("/auth/oidc/{name}/callback", name="oidc_callback")
+@router.get(
+    "/auth/oidc/{name}/callback", name="oidc_callback", openapi_extra=rule(permissions.SIGNING_IN)
+)
 async def oidc_callback(request: Request, name: str) -> Response:
     client = _provider(request, name)
     params = request.query_params

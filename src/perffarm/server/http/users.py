@@ -20,21 +20,22 @@ from perffarm.model.users import (
 from perffarm.server import permissions
 from perffarm.server.core.principal import Principal
 from perffarm.server.core.timeutil import now
-from perffarm.server.http.deps import admin_principal, connection, user_principal
+from perffarm.server.http.deps import admin_principal, connection, principal, user_principal
+from perffarm.server.http.routetable import rule
 from perffarm.server.store import lifecycle, tokens, users
 from perffarm.server.store.transactions import writing
 
 router = APIRouter(tags=["users"])
 
 
-@router.get("/me", response_model=UserProfile)
+@router.get("/me", response_model=UserProfile, openapi_extra=rule(permissions.SIGNED_IN))
 def me(who: Principal = Depends(user_principal)) -> UserProfile:
     """The signed-in user's own profile (the only place an email is shown) and scopes."""
     assert who.user is not None
     return who.user.profile(who.scopes)
 
 
-@router.get("/tokens", response_model=TokenList)
+@router.get("/tokens", response_model=TokenList, openapi_extra=rule(permissions.SIGNED_IN))
 def list_tokens(
     who: Principal = Depends(user_principal), conn: sa.Connection = Depends(connection)
 ) -> TokenList:
@@ -43,7 +44,9 @@ def list_tokens(
     return TokenList(items=[i.payload() for i in tokens.listing(conn, who.user.id)])
 
 
-@router.post("/tokens", status_code=201, response_model=NewToken)
+@router.post(
+    "/tokens", status_code=201, response_model=NewToken, openapi_extra=rule(permissions.SIGNED_IN)
+)
 def create_token(
     body: TokenRequest,
     who: Principal = Depends(user_principal),
@@ -80,18 +83,20 @@ def create_token(
     return NewToken(**info.payload().model_dump(), token=secret)
 
 
-@router.delete("/tokens/{token_id}", response_model=TokenInfo)
+@router.delete(
+    "/tokens/{token_id}", response_model=TokenInfo, openapi_extra=rule(permissions.OWN_TOKEN)
+)
 def revoke_token(
     token_id: str,
-    who: Principal = Depends(user_principal),
+    who: Principal = Depends(principal),
     conn: sa.Connection = Depends(connection),
 ) -> TokenInfo:
     """Revoke one of your tokens (an admin may revoke anybody's)."""
-    assert who.user is not None
-    return tokens.revoke(conn, token_id, user_id=None if who.admin else who.user.id).payload()
+    whose = permissions.may_revoke_token(who)
+    return tokens.revoke(conn, token_id, user_id=whose).payload()
 
 
-@router.get("/users", response_model=UserList)
+@router.get("/users", response_model=UserList, openapi_extra=rule(permissions.ADMIN))
 def list_users(
     _admin: Principal = Depends(admin_principal), conn: sa.Connection = Depends(connection)
 ) -> UserList:
@@ -99,7 +104,9 @@ def list_users(
     return UserList(items=[u.admin_view() for u in users.listing(conn)])
 
 
-@router.post("/users", status_code=201, response_model=UserAdminView)
+@router.post(
+    "/users", status_code=201, response_model=UserAdminView, openapi_extra=rule(permissions.ADMIN)
+)
 def add_user(
     body: NewUser,
     _admin: Principal = Depends(admin_principal),
@@ -117,7 +124,9 @@ def add_user(
     return user.admin_view()
 
 
-@router.post("/users/{name}/disable", response_model=UserAdminView)
+@router.post(
+    "/users/{name}/disable", response_model=UserAdminView, openapi_extra=rule(permissions.ADMIN)
+)
 def disable_user(
     name: str,
     admin: Principal = Depends(admin_principal),
@@ -131,7 +140,9 @@ def disable_user(
     return view
 
 
-@router.post("/users/{name}/enable", response_model=UserAdminView)
+@router.post(
+    "/users/{name}/enable", response_model=UserAdminView, openapi_extra=rule(permissions.ADMIN)
+)
 def enable_user(
     name: str,
     _admin: Principal = Depends(admin_principal),
@@ -141,7 +152,9 @@ def enable_user(
     return users.set_flags(conn, name, disabled=False).admin_view()
 
 
-@router.post("/users/{name}/approve", response_model=UserAdminView)
+@router.post(
+    "/users/{name}/approve", response_model=UserAdminView, openapi_extra=rule(permissions.ADMIN)
+)
 def approve_user(
     name: str,
     _admin: Principal = Depends(admin_principal),

@@ -202,5 +202,6 @@ def test_an_admin_approves_from_the_page_and_forged_posts_are_refused(
     assert len(_series(place)) == POINTS and len(_results(place, place.bob)) == POINTS
     machine = httpx.get(f"{place.url}/api/v1/machines/pending-01").json()
     assert machine["approved"] is True
-    # Without the session (a cross-site form post carries no intent): refused, not approved.
-    assert httpx.post(approve, data={"csrf_token": "x" * 43}).status_code == 403
+    # Without the session (a cross-site form post carries no intent): refused as any caller
+    # without credentials is (401), not approved.
+    assert httpx.post(approve, data={"csrf_token": "x" * 43}).status_code == 401

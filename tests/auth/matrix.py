@@ -459,6 +459,21 @@ def _machine_target(farm: Farm, *, approved: bool = True, grant: str | None = No
     return Target({"name": name, "user": grant or "bob"}, {"json": {"user": "bob"}})
 
 
+def _run_target(farm: Farm, project: str = "demo") -> Target:
+    """A run of alice's machine, of its own."""
+    run = make_run(machine="alice-01", project=project, commit=uuid.uuid4().hex + "0" * 8)
+    stored = farm.client.post(
+        "/api/v1/runs",
+        content=run.to_json(),
+        headers={
+            "Authorization": f"Bearer {farm.secrets['owner_machine']}",
+            "Content-Type": "application/json",
+        },
+    )
+    assert stored.status_code == 201, stored.text
+    return Target({"run_id": str(run.id), "project": project})
+
+
 def _user_target(farm: Farm) -> Target:
     name = farm.fresh("someone")
     farm.user(name)
@@ -568,6 +583,21 @@ TARGETS: dict[tuple[str, str], Prepare] = {
     ("POST", "/signin"): _signin,
     ("POST", "/signout"): lambda f: Target({}, _form({})),
     ("POST", "/device"): lambda f: _device_target(f),
+    ("DELETE", "/api/v1/runs/{run_id}"): _run_target,
+    ("PUT", "/api/v1/runs/{run_id}/keep"): lambda f: Target(
+        _run_target(f).values, {"json": {"keep": True}}
+    ),
+    ("DELETE", "/api/v1/projects/{project}"): lambda f: _run_target(f, f.fresh("project")),
+    ("PUT", "/api/v1/projects/{project}/keep"): lambda f: Target(
+        {"project": "demo"}, {"json": {"branch": "main"}}
+    ),
+    ("DELETE", "/api/v1/projects/{project}/keep"): lambda f: Target(
+        {"project": "demo"}, {"params": {"branch": "main"}}
+    ),
+    ("POST", "/api/v1/machines/{name}/retire"): _machine_target,
+    ("DELETE", "/api/v1/users/{name}"): _user_target,
+    # Counts what a prune would remove; the farm's data stays for the calls after it.
+    ("POST", "/api/v1/admin/prune"): lambda f: Target({}, {"params": {"dry_run": "true"}}),
 }
 #: Query strings of the reads that need one to read something.
 QUERIES = {

@@ -54,6 +54,7 @@ site = Site()
 HOME = site.add(
     Page(
         path="/home",
+        rule=permissions.ANYONE,
         name="home",
         source=params.reader,
         params=params.nothing,
@@ -106,6 +107,7 @@ def _run_context(_request: Request, run_id: str, view: dict[str, Any]) -> dict[s
 RUN = site.add(
     Page(
         path="/runs/{run_id}",
+        rule=permissions.ANYONE,
         name="run",
         source=params.reader,
         params=params.run_id,
@@ -209,6 +211,7 @@ def timeline_page(
 TIMELINE = site.add(
     Page(
         path="/timeline",
+        rule=permissions.ANYONE,
         name="timeline",
         source=params.reader,
         params=params.timeline_data,
@@ -218,6 +221,7 @@ TIMELINE = site.add(
 CHANGEPOINTS = site.add(
     Page(
         path="/timeline/changepoints",
+        rule=permissions.ANYONE,
         name="timeline_changepoints",
         source=params.reader,
         params=params.timeline_lines,
@@ -227,6 +231,7 @@ CHANGEPOINTS = site.add(
 RESULT = site.add(
     Page(
         path="/results/{result_id}",
+        rule=permissions.ANYONE,
         name="result",
         source=params.reader,
         params=params.result_id,
@@ -236,6 +241,7 @@ RESULT = site.add(
 SERIES_KEYS = site.add(
     Page(
         path="/series-keys",
+        rule=permissions.ANYONE,
         name="series_keys",
         source=params.database,
         params=params.project,
@@ -300,6 +306,7 @@ def _compare_context(
 COMPARE = site.add(
     Page(
         path="/compare",
+        rule=permissions.ANYONE,
         name="compare",
         source=params.reader,
         params=params.compare,
@@ -317,6 +324,7 @@ COMPARE = site.add(
 MACHINES = site.add(
     Page(
         path="/machines",
+        rule=permissions.ANYONE,
         name="machines",
         source=params.reader,
         params=params.nothing,
@@ -328,6 +336,7 @@ MACHINES = site.add(
 MACHINE = site.add(
     Page(
         path="/machines/{name}",
+        rule=permissions.ANYONE,
         name="machine",
         source=params.reader,
         params=params.machine_name,
@@ -343,6 +352,7 @@ MACHINE = site.add(
 PEOPLE = site.add(
     Page(
         path="/people",
+        rule=permissions.ANYONE,
         name="people",
         source=params.reader,
         params=params.cursor,
@@ -355,6 +365,7 @@ PEOPLE = site.add(
 PERSON = site.add(
     Page(
         path="/people/{owner}",
+        rule=permissions.ANYONE,
         name="person",
         source=params.reader,
         params=params.person,
@@ -370,6 +381,7 @@ PERSON = site.add(
 DATA = site.add(
     Page(
         path="/admin/data",
+        rule=permissions.ADMIN,
         name="data",
         source=params.data_source,
         params=params.nothing,
@@ -385,6 +397,7 @@ DATA = site.add(
 LOADTESTS = site.add(
     Page(
         path="/loadtests",
+        rule=permissions.ANYONE,
         name="loadtests",
         source=params.loadtest_store,
         params=params.nothing,
@@ -397,6 +410,7 @@ LOADTESTS = site.add(
 LOADTEST = site.add(
     Page(
         path="/loadtests/{test_id}",
+        rule=permissions.ANYONE,
         name="loadtest",
         source=params.loadtest_store,
         params=params.test_id,

@@ -67,9 +67,9 @@ class Page(Generic[S, A, D]):
     what to show when the parameters name nothing)."""
     page_path: str | None = None
     """The page's path when it is not ``path`` (the home page, ``/``)."""
-    rule: permissions.Rule = permissions.ANYONE
-    """Who may call the page and its twin (``server/permissions.py``): anybody, each
-    seeing what the visibility rule shows them, as the source reads as the caller."""
+    rule: permissions.Rule | None = None
+    """Who may call the page and its twin (``server/permissions.py``); the view asks the
+    rule itself (a page without one is found by the permission matrix test)."""
 
 
 def json_response(data: Any) -> Response:
@@ -115,7 +115,7 @@ class Site:
             methods=["GET"],
             name=f"{page.name}_twin",
             description=inspect.getdoc(page.view) or "",
-            openapi_extra=routetable.rule(page.rule),
+            openapi_extra=routetable.rule(page.rule) if page.rule else None,
         )
 
     def _add_page(self, page: Page[S, A, D], template: str) -> None:
@@ -147,5 +147,5 @@ class Site:
             methods=["GET"],
             name=f"{page.name}_page",
             response_class=HTMLResponse,
-            openapi_extra=routetable.rule(page.rule),
+            openapi_extra=routetable.rule(page.rule) if page.rule else None,
         )

@@ -25,6 +25,7 @@ from perffarm.server import permissions
 from perffarm.server.core.principal import Principal
 from perffarm.server.core.timeutil import now
 from perffarm.server.http.deps import acting_principal, admin_principal, connection
+from perffarm.server.http.routetable import rule
 from perffarm.server.services import lifecycle
 from perffarm.server.store import lifecycle as store
 from perffarm.server.store import machines, users
@@ -43,7 +44,9 @@ def _rebuild(request: Request) -> Any:
     return rebuild
 
 
-@router.delete("/runs/{run_id}", response_model=RunDeleted)
+@router.delete(
+    "/runs/{run_id}", response_model=RunDeleted, openapi_extra=rule(permissions.MACHINE_MANAGER)
+)
 def delete_run(
     run_id: uuid.UUID, request: Request, who: Principal = Depends(acting_principal)
 ) -> RunDeleted:
@@ -55,7 +58,11 @@ def delete_run(
     return RunDeleted(id=str(run_id), alerts_removed=alerts)
 
 
-@router.put("/runs/{run_id}/keep", response_model=KeepRequest)
+@router.put(
+    "/runs/{run_id}/keep",
+    response_model=KeepRequest,
+    openapi_extra=rule(permissions.MACHINE_MANAGER),
+)
 def keep_run(
     run_id: uuid.UUID,
     wanted: KeepRequest,
@@ -71,7 +78,9 @@ def keep_run(
     return wanted
 
 
-@router.delete("/projects/{project}", response_model=ProjectDeleted)
+@router.delete(
+    "/projects/{project}", response_model=ProjectDeleted, openapi_extra=rule(permissions.ADMIN)
+)
 def delete_project(
     project: str, request: Request, who: Principal = Depends(admin_principal)
 ) -> ProjectDeleted:
@@ -82,13 +91,19 @@ def delete_project(
     return ProjectDeleted(project=project, runs_deleted=deleted)
 
 
-@router.get("/projects/{project}/keep", response_model=list[KeepMark])
+@router.get(
+    "/projects/{project}/keep",
+    response_model=list[KeepMark],
+    openapi_extra=rule(permissions.ANYONE),
+)
 def keep_marks(project: str, conn: sa.Connection = Depends(connection)) -> list[KeepMark]:
     """The marks that keep the samples of this project's runs (branch '' is all of it)."""
     return store.keep_marks(conn, project)
 
 
-@router.put("/projects/{project}/keep", response_model=KeepMark)
+@router.put(
+    "/projects/{project}/keep", response_model=KeepMark, openapi_extra=rule(permissions.ADMIN)
+)
 def add_keep_mark(
     project: str,
     mark: KeepMarkRequest,
@@ -100,7 +115,9 @@ def add_keep_mark(
         return store.add_keep_mark(conn, project, mark.branch, by=who.describe())
 
 
-@router.delete("/projects/{project}/keep", response_model=list[KeepMark])
+@router.delete(
+    "/projects/{project}/keep", response_model=list[KeepMark], openapi_extra=rule(permissions.ADMIN)
+)
 def remove_keep_mark(
     project: str,
     branch: str = Query("", max_length=200, description="The branch; '' is the project."),
@@ -113,7 +130,11 @@ def remove_keep_mark(
     return store.keep_marks(conn, project)
 
 
-@router.post("/machines/{name}/retire", response_model=MachineInfo)
+@router.post(
+    "/machines/{name}/retire",
+    response_model=MachineInfo,
+    openapi_extra=rule(permissions.MACHINE_MANAGER),
+)
 def retire_machine(
     name: str,
     request: Request,
@@ -126,7 +147,7 @@ def retire_machine(
     return machines.get(conn, name, admin=True)
 
 
-@router.delete("/users/{name}", response_model=UserAdminView)
+@router.delete("/users/{name}", response_model=UserAdminView, openapi_extra=rule(permissions.ADMIN))
 def delete_user(
     name: str,
     who: Principal = Depends(admin_principal),
@@ -143,7 +164,7 @@ def delete_user(
     return view
 
 
-@router.get("/admin/retention", response_model=Usage)
+@router.get("/admin/retention", response_model=Usage, openapi_extra=rule(permissions.ADMIN))
 def retention(request: Request, _who: Principal = Depends(admin_principal)) -> Usage:
     """The retention policy, what the database holds and what the policy would remove now."""
     return lifecycle.Retention(
@@ -151,7 +172,7 @@ def retention(request: Request, _who: Principal = Depends(admin_principal)) -> U
     ).usage()
 
 
-@router.post("/admin/prune", response_model=PruneReport)
+@router.post("/admin/prune", response_model=PruneReport, openapi_extra=rule(permissions.ADMIN))
 def prune(
     request: Request,
     dry_run: bool = Query(False, description="Count what would go; change nothing."),
@@ -162,7 +183,7 @@ def prune(
     return retention.prune(dry_run=dry_run, actor=who.describe())
 
 
-@router.get("/admin/audit", response_model=Page[AuditEvent])
+@router.get("/admin/audit", response_model=Page[AuditEvent], openapi_extra=rule(permissions.ADMIN))
 def audit(
     cursor: int | None = Query(
         None, ge=1, le=2**62, description="next_cursor of the previous page"

@@ -18,6 +18,7 @@ from perffarm import __version__
 from perffarm.model.api import API_PREFIX
 from perffarm.server.core.principal import Principal
 from perffarm.server.http.csrf import csrf_token, set_csrf_cookie
+from perffarm.server.http.errors import without_echoed_secrets
 from perffarm.web import assets
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -104,6 +105,9 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
     context["can_admin"] = who is not None and user is not None and who.admin
     token, new = csrf_token(request) if user is not None else ("", False)
     context["csrf"] = token
+    # Where signing in comes back to: this page, unless its path holds what looks like a
+    # credential (a client's mistake), which a link would spread.
+    context["signin_next"] = without_echoed_secrets(request, request.url.path)
     response = templates.TemplateResponse(request, name, context, status_code=status)
     if user is not None:
         response.headers["Cache-Control"] = "no-store"
@@ -113,7 +117,8 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
 
 
 def error_page(request: Request, status: int, title: str, message: str) -> HTMLResponse:
-    return render(request, "error.html", status=status, title=title, message=message)
+    shown = without_echoed_secrets(request, message)
+    return render(request, "error.html", status=status, title=title, message=shown)
 
 
 def not_found(request: Request, message: str) -> HTMLResponse:

@@ -14,8 +14,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from perffarm import redact
 from perffarm.model.api import ErrorBody, FieldError
 from perffarm.server.core import errors
+from perffarm.server.permissions import MACHINE_HEADER
 
 STATUS: dict[type[errors.PerffarmError], int] = {
     errors.BadRequest: 400,
@@ -46,6 +48,22 @@ def error_response(
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
+def without_echoed_secrets(request: Request, text: str) -> str:
+    """``text`` with what the caller sent that looks like a secret (a machine's
+    ``NAME:SECRET`` or a token in the path, the query or the machine header, echoed by a
+    "no machine named ..." message) hidden by the one redaction rule: an answer is logged
+    by clients and proxies too. Only the caller's values are looked at, so the server's own
+    words ("Bearer NAME:SECRET", "?token=") stay as they are."""
+    sent = [*request.path_params.values(), *request.query_params.values()]
+    sent.append(request.headers.get(MACHINE_HEADER, ""))
+    for value in sent:
+        if isinstance(value, str) and value and value in text:
+            hidden = redact.redact(value)
+            if hidden != value:
+                text = text.replace(value, hidden)
+    return text
+
+
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(part) for part in loc) or "(request)"
 
@@ -54,15 +72,19 @@ def install(app: FastAPI) -> None:
     """Register the handlers on the app."""
 
     @app.exception_handler(errors.PerffarmError)
-    async def _domain(_request: Request, exc: errors.PerffarmError) -> JSONResponse:
+    async def _domain(request: Request, exc: errors.PerffarmError) -> JSONResponse:
         status = status_of(exc)
         headers = dict(exc.headers)
         if status == 401:
             headers.setdefault("WWW-Authenticate", "Bearer")
         if status == 503:
             headers.setdefault("Retry-After", "1")
-        fields = [FieldError(field=f.field, message=f.message) for f in exc.fields]
-        return error_response(status, exc.message, fields, headers)
+        fields = [
+            FieldError(field=f.field, message=without_echoed_secrets(request, f.message))
+            for f in exc.fields
+        ]
+        detail = without_echoed_secrets(request, exc.message)
+        return error_response(status, detail, fields, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

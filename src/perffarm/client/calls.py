@@ -22,11 +22,12 @@ from perffarm.model import RunDocument
 from perffarm.model.api import (
     BatchResult,
     MachineCredentials,
+    MachineGrant,
     MachineInfo,
     ProbeFigures,
     SingleResult,
 )
-from perffarm.model.loadtest import BatchAck
+from perffarm.model.loadtest import BatchAck, LoadTestToken
 
 JSON = {"Content-Type": "application/json"}
 #: Runs per page when a listing is followed to its end.
@@ -77,6 +78,42 @@ def approve_machine(name: str) -> Call[MachineInfo]:
         f"approving machine {name!r}",
         lambda r: MachineInfo.model_validate_json(r.content),
         idempotent=True,
+    )
+
+
+def _grants(response: httpx.Response) -> list[MachineGrant]:
+    return [MachineGrant.model_validate(item) for item in _json_object(response)["items"]]
+
+
+def machine_grants(name: str) -> Call[list[MachineGrant]]:
+    """The users the machine's owner lets act on its alerts and series."""
+    return Call(
+        "GET", f"/machines/{_segment(name)}/grants", f"listing who may act on {name!r}", _grants
+    )
+
+
+def grant_machine(name: str, user: str) -> Call[list[MachineGrant]]:
+    """Let ``user`` act on the machine's alerts and series; the grants after it."""
+    return Call(
+        "POST",
+        f"/machines/{_segment(name)}/grants",
+        f"letting {user!r} act on machine {name!r}",
+        _grants,
+        # A grant given twice is one grant.
+        idempotent=True,
+        options={"json": {"user": user}},
+    )
+
+
+def ungrant_machine(name: str, user: str) -> Call[list[MachineGrant]]:
+    """End ``user``'s right to act on the machine; the grants after it."""
+    return Call(
+        "DELETE",
+        f"/machines/{_segment(name)}/grants/{_segment(user)}",
+        f"ending {user!r}'s right to act on machine {name!r}",
+        _grants,
+        # Sent again after it was done, it would be refused as a grant that is not there.
+        idempotent=False,
     )
 
 
@@ -231,6 +268,18 @@ def finish_loadtest(test_id: str) -> Call[dict[str, Any]]:
         f"/loadtests/{_segment(test_id)}/finish",
         f"finishing load test {test_id!r}",
         _json_object,
+        idempotent=False,
+    )
+
+
+def mint_loadtest_token(test_id: str) -> Call[LoadTestToken]:
+    """A new token for the workers of one load test (it may write to that test only)."""
+    return Call(
+        "POST",
+        f"/loadtests/{_segment(test_id)}/tokens",
+        f"making a token for load test {test_id!r}",
+        lambda r: LoadTestToken.model_validate_json(r.content),
+        # Each request makes another token.
         idempotent=False,
     )
 

@@ -158,6 +158,9 @@ class Client:
     me = _typed(calls.me)
     register_machine = _typed(calls.register_machine)
     approve_machine = _typed(calls.approve_machine)
+    machine_grants = _typed(calls.machine_grants)
+    grant_machine = _typed(calls.grant_machine)
+    ungrant_machine = _typed(calls.ungrant_machine)
     submit_run = _typed(calls.submit_run)
     submit_runs = _typed(calls.submit_runs)
     run = _typed(calls.run)
@@ -167,6 +170,7 @@ class Client:
     create_loadtest = _typed(calls.create_loadtest)
     start_loadtest = _typed(calls.start_loadtest)
     finish_loadtest = _typed(calls.finish_loadtest)
+    mint_loadtest_token = _typed(calls.mint_loadtest_token)
     loadtest_summary = _typed(calls.loadtest_summary)
 
     def machines(self) -> Iterator[MachineInfo]:

@@ -109,3 +109,46 @@ def parse_size(text: str, option: str) -> int:
     if lowered.isdigit():
         return int(lowered)
     raise UsageError(f"{option} {text!r}: give a size such as 32MiB, 20GiB or 1048576")
+
+
+def acting_as(
+    server: str | None,
+    creds_dir: str | None,
+    admin_token: str | None,
+    *,
+    needed_for: str | None,
+) -> tuple[str, str | None]:
+    """The server a command calls and the credential it acts with, as on the web: the admin
+    token when one is given, else the signed-in user's token (`perffarm login`, refreshed
+    when due), else none. ``needed_for`` says what the command does when it needs one (a
+    usage error without), None when it may call anonymously. Without --server: the server
+    signed in to last, else the one this machine is registered with."""
+    from perffarm.agent import login as flow
+    from perffarm.client._core import normalize_server
+    from perffarm.client.credentials import load_credentials
+    from perffarm.client.errors import ClientError, NoCredentials
+    from perffarm.console import UsageError, UserError
+
+    url = normalize_server(server) if server else None
+    try:
+        signed_in = flow.load(creds_dir, url)
+        if not admin_token and signed_in is not None:
+            tokens = flow.current(creds_dir, signed_in.server)
+            return tokens.server, tokens.access_token
+        if url is None and signed_in is not None:
+            url = signed_in.server
+        if url is None:
+            url = load_credentials(creds_dir).server
+    except NoCredentials:
+        raise UsageError(
+            "give the server with --server URL (you are not signed in, and no machine is "
+            "registered on this computer)"
+        ) from None
+    except ClientError as exc:
+        raise UserError(str(exc)) from None
+    if not admin_token and needed_for:
+        raise UsageError(
+            f"{needed_for} needs you signed in (`perffarm login --server {url}`) or the admin "
+            "token (--admin-token or PERFFARM_ADMIN_TOKEN)"
+        )
+    return url, admin_token

@@ -1,4 +1,4 @@
-"""`perffarm loadtest server|lighthouse|worker|local|summary`: distributed load tests.
+"""`perffarm loadtest server|lighthouse|worker|local|summary|token`: distributed load tests.
 
 The worker processes of ``--processes`` and of ``loadtest local`` are started as
 ``python -m perffarm.commands loadtest ...`` (see CHILD_COMMAND).
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from perffarm.commands._shared import group
+from perffarm.commands._shared import ADMIN_HELP, CREDS_HELP, acting_as, group
 
 app = group(
     "loadtest",
@@ -308,3 +308,49 @@ def summary_command(
         print_json(answer.json())
     else:
         print_summary(answer.json())
+
+
+@app.command("token")
+def token_command(
+    test_id: str = typer.Argument(..., help="The load test's id."),
+    server: str | None = typer.Option(
+        None,
+        "--server",
+        "-s",
+        envvar="RESULTS_SERVER_URL",
+        help="The results server. Default: the one you signed in to last.",
+        show_default=False,
+    ),
+    admin_token: str | None = typer.Option(
+        None,
+        "--admin-token",
+        envvar="PERFFARM_ADMIN_TOKEN",
+        help=ADMIN_HELP + " Default: you, signed in with `perffarm login`.",
+        show_default=False,
+    ),
+    creds_dir: str | None = typer.Option(None, "--creds-dir", help=CREDS_HELP, show_default=False),
+    as_json: bool = typer.Option(False, "--json", help="Print the test's id and token as JSON."),
+) -> None:
+    """Make a token for the workers of one load test: it may write to that test only.
+
+    The test's creator or an admin, signed in (`perffarm login`). The token is shown only
+    this once; workers send it as the X-Perffarm-Loadtest-Token header (or ?token= on the
+    original harness's routes).
+
+    Example: perffarm loadtest token 1732000000000-abcdef --server http://perf.example.org:8080
+    """
+    from perffarm.client import Client
+    from perffarm.client.errors import ClientError
+    from perffarm.console import UserError, console, err_console, print_json
+
+    url, token = acting_as(server, creds_dir, admin_token, needed_for="making a load test's token")
+    try:
+        with Client(url, token=token, retries=1, timeout=30.0) as client:
+            made = client.mint_loadtest_token(test_id)
+    except ClientError as exc:
+        raise UserError(str(exc)) from None
+    if as_json:
+        print_json(made.model_dump(mode="json"))
+        return
+    err_console.print(f"a token for load test {test_id!r} on {url}; shown only this once:")
+    console.print(made.token)

@@ -1,30 +1,51 @@
-"""`perffarm machine register|approve|list`: this machine and the others on a results server."""
+"""`perffarm machine register|approve|list|grant|ungrant|grants`: this machine and the
+others on a results server.
+
+Every command but `register` acts as you, as the web does: signed in (`perffarm login`),
+with your rights (an admin approves, an owner sees and shares their machines), or with the
+admin token when one is given.
+"""
+
+from typing import TYPE_CHECKING
 
 import typer
 
-from perffarm.commands._shared import ADMIN_HELP, CREDS_HELP, group
+from perffarm.commands._shared import ADMIN_HELP, CREDS_HELP, acting_as, group
+
+if TYPE_CHECKING:
+    from perffarm.client import Client
+    from perffarm.model.api import MachineGrant
 
 app = group(
     "machine",
     (
-        "Register this machine with a results server, approve machines, list them.\n\n"
+        "Register this machine with a results server, approve machines, list them, let "
+        "other users act on yours.\n\n"
         "Example: perffarm machine register lab-01 --server http://perf.example.org:8080"
     ),
 )
 
+_SERVER = typer.Option(
+    None,
+    "--server",
+    "-s",
+    help="Results server URL. Default: the one you signed in to last, else the registered one.",
+    show_default=False,
+)
+_ADMIN_TOKEN = typer.Option(
+    None,
+    "--admin-token",
+    envvar="PERFFARM_ADMIN_TOKEN",
+    help=ADMIN_HELP + " Default: you, signed in with `perffarm login`.",
+    show_default=False,
+)
+_CREDS_DIR = typer.Option(None, "--creds-dir", help=CREDS_HELP, show_default=False)
 
-def _server_for(server: str | None, creds_dir: str | None) -> str:
-    from perffarm.agent.upload import NoCredentials, config_dir, load_credentials, normalize_server
-    from perffarm.console import UsageError
 
-    if server:
-        return normalize_server(server)
-    try:
-        return load_credentials(config_dir(creds_dir)).server
-    except NoCredentials:
-        raise UsageError(
-            "give the server with --server URL (no machine is registered on this computer yet)"
-        ) from None
+def _client(url: str, token: str | None) -> "Client":
+    from perffarm.client import Client
+
+    return Client(url, token=token, retries=1, timeout=30.0)
 
 
 def _signed_in_token(creds_dir: str | None, url: str) -> str | None:
@@ -122,29 +143,25 @@ def machine_register(
 @app.command("approve")
 def machine_approve(
     name: str = typer.Argument(..., help="The machine to approve."),
-    server: str | None = typer.Option(
-        None, "--server", "-s", help="Results server URL. Default: the registered one."
-    ),
-    admin_token: str | None = typer.Option(
-        None, "--admin-token", envvar="PERFFARM_ADMIN_TOKEN", help=ADMIN_HELP, show_default=False
-    ),
-    creds_dir: str | None = typer.Option(None, "--creds-dir", help=CREDS_HELP, show_default=False),
+    server: str | None = _SERVER,
+    admin_token: str | None = _ADMIN_TOKEN,
+    creds_dir: str | None = _CREDS_DIR,
     as_json: bool = typer.Option(False, "--json", help="Print the machine as JSON."),
 ) -> None:
-    """Approve a machine (admin): its stored runs become visible to everybody.
+    """Approve a machine (admins): its stored runs become visible to everybody.
 
-    Example: PERFFARM_ADMIN_TOKEN=... perffarm machine approve lab-01 --server http://perf:8080
+    Signed in as an admin user (`perffarm login`), or with the admin token.
+
+    Example: perffarm machine approve lab-01 --server http://perf.example.org:8080
     """
-    from perffarm.agent.upload import ServerClient, UploadError
-    from perffarm.console import UsageError, UserError, console, print_json
+    from perffarm.client.errors import ClientError
+    from perffarm.console import UserError, console, print_json
 
-    if not admin_token:
-        raise UsageError("approving needs the admin token: --admin-token or PERFFARM_ADMIN_TOKEN")
-    url = _server_for(server, creds_dir)
+    url, token = acting_as(server, creds_dir, admin_token, needed_for="approving a machine")
     try:
-        with ServerClient(url, token=admin_token, retries=1) as client:
-            info = client.approve(name)
-    except UploadError as exc:
+        with _client(url, token) as client:
+            info = client.approve_machine(name)
+    except ClientError as exc:
         raise UserError(str(exc)) from None
     if as_json:
         print_json(info.model_dump(mode="json"))
@@ -154,33 +171,28 @@ def machine_approve(
 
 @app.command("list")
 def machine_list(
-    server: str | None = typer.Option(
-        None, "--server", "-s", help="Results server URL. Default: the registered one."
-    ),
-    admin_token: str | None = typer.Option(
-        None,
-        "--admin-token",
-        envvar="PERFFARM_ADMIN_TOKEN",
-        help=ADMIN_HELP + " With it, machines not approved yet are listed too.",
-        show_default=False,
-    ),
-    creds_dir: str | None = typer.Option(None, "--creds-dir", help=CREDS_HELP, show_default=False),
+    server: str | None = _SERVER,
+    admin_token: str | None = _ADMIN_TOKEN,
+    creds_dir: str | None = _CREDS_DIR,
     as_json: bool = typer.Option(False, "--json", help="Print the machines as JSON."),
 ) -> None:
     """List the machines a results server knows.
+
+    Signed in, you see your own machines that wait for approval too; an admin sees every
+    one. Not signed in: the approved machines.
 
     Example: perffarm machine list --server http://perf.example.org:8080 --json
     """
     from rich.table import Table
 
-    from perffarm.agent.upload import ServerClient, UploadError
+    from perffarm.client.errors import ClientError
     from perffarm.console import UserError, console, print_json
 
-    url = _server_for(server, creds_dir)
+    url, token = acting_as(server, creds_dir, admin_token, needed_for=None)
     try:
-        with ServerClient(url, token=admin_token, retries=1) as client:
+        with _client(url, token) as client:
             machines = list(client.machines())
-    except UploadError as exc:
+    except ClientError as exc:
         raise UserError(str(exc)) from None
     if as_json:
         print_json([m.model_dump(mode="json", exclude={"metadata"}) for m in machines])
@@ -196,3 +208,100 @@ def machine_list(
             f"{m.probe.transactions_per_second:,.0f}" if m.probe else "-",
         )
     console.print(table)
+
+
+def _print_grants(name: str, grants: "list[MachineGrant]", as_json: bool) -> None:
+    from rich.table import Table
+
+    from perffarm.console import console, print_json
+
+    if as_json:
+        print_json([g.model_dump(mode="json") for g in grants])
+        return
+    if not grants:
+        console.print(f"only the owner of {name!r} and admins act on it")
+        return
+    table = Table("user", "granted by", "since")
+    for g in grants:
+        table.add_row(g.user, g.granted_by, g.granted_at.strftime("%Y-%m-%d %H:%M"))
+    console.print(table)
+
+
+@app.command("grant")
+def machine_grant(
+    name: str = typer.Argument(..., help="Your machine."),
+    user: str = typer.Argument(..., help="The user who may act on it."),
+    server: str | None = _SERVER,
+    admin_token: str | None = _ADMIN_TOKEN,
+    creds_dir: str | None = _CREDS_DIR,
+    as_json: bool = typer.Option(False, "--json", help="Print the machine's grants as JSON."),
+) -> None:
+    """Let a user act on your machine: change its alerts and mark a new normal in its series.
+
+    The machine's owner or an admin, signed in (`perffarm login`).
+
+    Example: perffarm machine grant lab-01 bob
+    """
+    from perffarm.client.errors import ClientError
+    from perffarm.console import UserError, err_console
+
+    url, token = acting_as(server, creds_dir, admin_token, needed_for="granting")
+    try:
+        with _client(url, token) as client:
+            grants = client.grant_machine(name, user)
+    except ClientError as exc:
+        raise UserError(str(exc)) from None
+    if not as_json:
+        err_console.print(f"{user} may now act on machine {name!r} on {url}")
+    _print_grants(name, grants, as_json)
+
+
+@app.command("ungrant")
+def machine_ungrant(
+    name: str = typer.Argument(..., help="Your machine."),
+    user: str = typer.Argument(..., help="The user who may no longer act on it."),
+    server: str | None = _SERVER,
+    admin_token: str | None = _ADMIN_TOKEN,
+    creds_dir: str | None = _CREDS_DIR,
+    as_json: bool = typer.Option(False, "--json", help="Print the machine's grants as JSON."),
+) -> None:
+    """End a user's right to act on your machine (given with `perffarm machine grant`).
+
+    Example: perffarm machine ungrant lab-01 bob
+    """
+    from perffarm.client.errors import ClientError
+    from perffarm.console import UserError, err_console
+
+    url, token = acting_as(server, creds_dir, admin_token, needed_for="ending a grant")
+    try:
+        with _client(url, token) as client:
+            grants = client.ungrant_machine(name, user)
+    except ClientError as exc:
+        raise UserError(str(exc)) from None
+    if not as_json:
+        err_console.print(f"{user} may no longer act on machine {name!r} on {url}")
+    _print_grants(name, grants, as_json)
+
+
+@app.command("grants")
+def machine_grants(
+    name: str = typer.Argument(..., help="Your machine."),
+    server: str | None = _SERVER,
+    admin_token: str | None = _ADMIN_TOKEN,
+    creds_dir: str | None = _CREDS_DIR,
+    as_json: bool = typer.Option(False, "--json", help="Print the grants as JSON."),
+) -> None:
+    """List the users who may act on your machine besides you and the admins.
+
+    Example: perffarm machine grants lab-01 --json
+    """
+    from perffarm.client.errors import ClientError
+    from perffarm.console import UserError
+
+    url, token = acting_as(server, creds_dir, admin_token, needed_for="listing grants")
+    try:
+        with _client(url, token) as client:
+            grants = client.machine_grants(name)
+    except ClientError as exc:
+        raise UserError(str(exc)) from None
+    _print_grants(name, grants, as_json)

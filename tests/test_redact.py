@@ -308,3 +308,9 @@ def test_a_known_value_is_hidden_in_bytes(
         (prefix + encoded + suffix).decode("latin-1"),
         [value.encode("utf-8").decode("latin-1") for value in [*others, secret]],
     ).encode("latin-1")
+
+
+def test_a_machine_credential_in_a_percent_encoded_path_is_hidden() -> None:
+    secret = "A" * 43
+    line = f'"GET /api/v1/machines/lab-01%3A{secret} HTTP/1.1" 404'
+    assert secret not in redact(line) and "lab-01%3A" in redact(line)

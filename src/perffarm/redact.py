@@ -39,9 +39,13 @@ SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # perffarm tokens: pf + kind (t: API token, a: access, r: refresh, lt: a load test's)
     # + id + secret.
     (re.compile(r"(?P<secret>pf(?:[tar]|lt)_[A-Za-z0-9]{12}_[A-Za-z0-9_-]+)"), HIDDEN_TOKEN),
-    # A machine credential NAME:SECRET anywhere, a URL path included (secrets are 256-bit,
+    # A machine credential NAME:SECRET anywhere, a URL path included (with the colon
+    # percent-encoded, as an access log writes it; secrets are 256-bit,
     # 43 URL-safe characters; nothing shorter is taken for one).
-    (re.compile(r"[A-Za-z0-9._-]:(?P<secret>[A-Za-z0-9_-]{40,})(?![A-Za-z0-9_-])"), HIDDEN),
+    (
+        re.compile(r"[A-Za-z0-9._-](?::|%3[Aa])(?P<secret>[A-Za-z0-9_-]{40,})(?![A-Za-z0-9_-])"),
+        HIDDEN,
+    ),
     (re.compile(r"(?i)bearer\s+(?P<secret>[^\s\"',]+)"), HIDDEN),
     (re.compile(rf"(?i)(?:{_KEYS})=(?P<secret>[^&\s\"']+)"), HIDDEN),
     # A JSON string value, escaped quotes included.

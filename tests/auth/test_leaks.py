@@ -330,11 +330,6 @@ def test_a_credential_sent_in_a_path_is_not_echoed(tmp_path: Path) -> None:
     assert all(secret not in text for text in answers), answers
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="uvicorn's access log writes the path percent-encoded (lab-01%3ASECRET), which "
-    "redact.py's NAME:SECRET rule does not match; the fix belongs in src/perffarm/redact.py",
-)
 def test_a_credential_sent_in_a_path_is_hidden_in_the_access_log(tmp_path: Path) -> None:
     with GrpcServerProcess(
         str(tmp_path / "farm.db"), tmp_path, extra=["--log-level", "info"]

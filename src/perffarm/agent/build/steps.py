@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from perffarm.agent import children
 from perffarm.agent.build.config import CHECKOUT_STEP, BuildConfig
 from perffarm.agent.build.workspace import BuildError, BuildWorkspace, remove_tree, some_branches
 from perffarm.model import Attachment, Build, BuildStep, Source
@@ -210,20 +211,23 @@ def _run_step(
     """Run one shell command with output into its log; its exit status (negative: signal).
 
     The step gets its own process group so that a timeout or Ctrl-C stops everything it
-    started (make -j spawns many), not only the shell.
+    started (make -j spawns many), not only the shell; a guardian leads the group and kills
+    it if perffarm dies (perffarm.agent.children), and the group is on the lock's record.
     """
-    with log_path.open("wb") as log:
+    with log_path.open("wb") as log, contextlib.ExitStack() as record:
         log.write(f"$ {command}\n".encode())
         log.flush()
         proc = subprocess.Popen(
-            ["/bin/sh", "-c", command],
+            children.guarded(["/bin/sh", "-c", command]),
             cwd=cwd,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=children.die_with_parent(),
         )
+        record.enter_context(children.tracked_group(proc.pid))
         try:
             status = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -149,22 +149,31 @@ def test_the_next_run_ends_what_a_dead_run_left_running(
 ) -> None:
     # The launcher that would end the command with perffarm is stopped first, so the
     # command outlives perffarm: the record in the lock file is what is left to find it.
-    process = _start(tmp_path, store_path, _suite(tmp_path, token, "sleep 30; echo done"))
-    try:
-        _poll(_sleeping(token), "the measured command did not start")
-        sleeper = next(pid for pid, name in _marked(token).items() if name == "sleep")
-        launcher = _group_of(sleeper)
-        os.kill(launcher, signal.SIGSTOP)
-    finally:
-        process.kill()
-        process.wait(timeout=60)
-    assert sleeper in _marked(token), "the orphan this test needs is gone already"
+    from perffarm.agent.children import process_start
 
-    done = _run(tmp_path, store_path, _suite(tmp_path, token, "true", "quick.yaml"))
-    assert done.returncode == 0, done.stderr
-    assert f"ended 1 process group ({launcher})" in done.stderr
-    assert "removed 1 temporary folder" in done.stderr
-    assert not _marked(token) and _run_folders(tmp_path) == []
+    process = _start(tmp_path, store_path, _suite(tmp_path, token, "sleep 30; echo done"))
+    launcher = launcher_start = None
+    try:
+        try:
+            _poll(_sleeping(token), "the measured command did not start")
+            sleeper = next(pid for pid, name in _marked(token).items() if name == "sleep")
+            launcher = _group_of(sleeper)
+            launcher_start = process_start(launcher)
+            os.kill(launcher, signal.SIGSTOP)
+        finally:
+            process.kill()
+            process.wait(timeout=60)
+        assert sleeper in _marked(token), "the orphan this test needs is gone already"
+
+        done = _run(tmp_path, store_path, _suite(tmp_path, token, "true", "quick.yaml"))
+        assert done.returncode == 0, done.stderr
+        assert f"ended 1 process group ({launcher})" in done.stderr
+        assert "removed 1 temporary folder" in done.stderr
+        assert not _marked(token) and _run_folders(tmp_path) == []
+    finally:
+        # The stopped launcher carries no mark: end it here should the test fail.
+        if launcher is not None and launcher_start == process_start(launcher):
+            os.kill(launcher, signal.SIGKILL)
 
 
 def test_ctrl_c_of_perffarm_run_ends_the_command_and_stores_the_run(

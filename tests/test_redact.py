@@ -232,3 +232,79 @@ def test_the_access_log_keeps_one_line_per_request(capsys: pytest.CaptureFixture
     assert len(lines) == 10, lines
     assert all("token=[hidden]" in line and "s3cr3t" not in line for line in lines)
     assert "Traceback" not in capsys.readouterr().err
+
+
+# -- which values of a secure.yaml are secrets (issue 16, case 8) -----------------------------
+
+
+def test_a_spice_style_secure_yaml_hides_only_its_password() -> None:
+    secure = {
+        "databases": {
+            "remote": {"host": "127.0.0.1", "port": 22, "user": "spice", "password": "s3cr3t-Pass"}
+        }
+    }
+    assert perffarm.redact.secret_values(secure) == ["s3cr3t-Pass"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("port", 2),  # YAML numbers, booleans and dates are settings
+        ("timeout", 30.5),
+        ("ssl", True),
+        ("pin", "27182818"),  # text that is a number
+        ("code", "-1.5e3"),
+        ("name", "spice"),  # shorter than MIN_SECRET_LENGTH
+        ("padded", "  abc  "),
+        ("address", "127.0.0.1"),  # local addresses
+        ("address", "::1"),
+        ("address", "0.0.0.0"),
+        ("address", "LocalHost"),
+        ("user", "postgres"),  # identity keys say who and where
+        ("db_user", "benchmark"),
+        ("remote-host", "db7.lab.example.org"),
+        ("user_name", "benchmark"),
+        ("Database", "pgbench_db"),
+    ],
+)
+def test_values_too_short_or_too_common_are_not_secrets(key: str, value: object) -> None:
+    assert perffarm.redact.secret_values({key: value}) == []
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("password", "s3cr3t-Pass"),
+        ("token", "123456abc"),
+        ("user_password", "postgres"),  # a credential, whatever it looks like
+        ("host_key", "AAAAC3NzaC1lZDI1NTE5"),
+        ("address", "10.1.2.3"),  # not a local address
+        ("pguser", "benchmark"),  # not an identity key: on the safe side
+        ("key", "-----BEGIN KEY-----\nabc\n-----END KEY-----\n"),
+    ],
+)
+def test_other_text_of_six_characters_or_more_is_secret(key: str, value: str) -> None:
+    assert perffarm.redact.secret_values({key: value}) == [value]
+
+
+def test_secrets_are_found_at_any_depth_and_in_lists_longest_first() -> None:
+    secure = {"a": ["first-secret", {"deeper": "the-longest-secret"}], "b": {"c": "other-secret"}}
+    assert perffarm.redact.secret_values(secure) == [
+        "the-longest-secret",
+        "first-secret",
+        "other-secret",
+    ]
+
+
+@given(prefix=st.binary(), suffix=st.binary(), secret=SECRET_VALUE, others=st.lists(SECRET_VALUE))
+def test_a_known_value_is_hidden_in_bytes(
+    prefix: bytes, suffix: bytes, secret: str, others: list[str]
+) -> None:
+    # Bytes are hidden exactly as text is (latin-1 maps each byte to one character).
+    encoded = secret.encode("utf-8")
+    data = perffarm.redact.hide_values_in_bytes(prefix + encoded + suffix, [*others, secret])
+    assert encoded not in data
+    assert data == perffarm.redact.hide_values(
+        (prefix + encoded + suffix).decode("latin-1"),
+        [value.encode("utf-8").decode("latin-1") for value in [*others, secret]],
+    ).encode("latin-1")

@@ -28,6 +28,7 @@ from perffarm.server.http import (
     series,
     signin,
 )
+from perffarm.server.http import lifecycle as lifecycle_api
 from perffarm.server.http import loadtests as loadtests_api
 from perffarm.server.http import machines as machines_api
 from perffarm.server.http import projects as projects_api
@@ -41,6 +42,7 @@ from perffarm.server.services import loadtests
 from perffarm.server.services.alert_settings import load_settings
 from perffarm.server.services.detection import DetectionWorker
 from perffarm.server.services.ingest import Ingestor
+from perffarm.server.services.lifecycle import WORKER_PAUSE, Retention, RetentionWorker
 from perffarm.server.services.notifiers import Notifiers
 from perffarm.server.settings import Settings
 from perffarm.server.store import migrate
@@ -113,6 +115,11 @@ def create_app(settings: Settings, *, migrate_database: bool = True) -> FastAPI:
     admin_hash, _ = ensure_admin_token(engine, settings.admin_token)
     ingestor = Ingestor(engine)
     detection = _detection(engine, ingestor)
+    retention = RetentionWorker(
+        Retention(engine, settings.retention, pause=WORKER_PAUSE),
+        interval=settings.retention_interval,
+        first_after=min(60.0, settings.retention_interval),
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -121,10 +128,12 @@ def create_app(settings: Settings, *, migrate_database: bool = True) -> FastAPI:
         gc.collect()
         gc.freeze()
         detection.start()
+        retention.start()
         if detection.webhooks is not None:
             detection.webhooks.start()
         async with loadtests.running(_app), _grpc_serving(_app, settings):
             yield
+        retention.stop()
         detection.stop()
         if detection.webhooks is not None:
             detection.webhooks.stop()
@@ -143,6 +152,7 @@ def create_app(settings: Settings, *, migrate_database: bool = True) -> FastAPI:
     app.state.engine = engine
     app.state.ingestor = ingestor
     app.state.detection = detection
+    app.state.retention = retention
     app.state.admin_hash = admin_hash
     # Shared by every server process through the database, so more workers give an
     # attacker no more attempts.
@@ -174,6 +184,7 @@ def create_app(settings: Settings, *, migrate_database: bool = True) -> FastAPI:
         projects_api.router,
         alerts_api.router,
         loadtests_api.router,
+        lifecycle_api.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(metrics.router)

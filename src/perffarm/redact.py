@@ -1,10 +1,10 @@
-"""The one rule for keeping secrets out of logs: what a secret looks like, and the logging
-filter that hides it.
+"""The one rule for keeping secrets out of logs and files: what a secret looks like, which
+values of a ``secure.yaml`` are secrets, and the logging filter that hides them.
 
 Two kinds of secret are hidden:
 
-- **known values** (the suites' ``secure.yaml``), wherever they appear, replaced by
-  ``***`` (the marker the run documents use);
+- **known values** (the suites' ``secure.yaml``, chosen by ``secret_values``), wherever they
+  appear, replaced by ``***`` (the marker the run documents use);
 - **what looks like a secret** whatever its value: perffarm tokens (``pft_…``, ``pfa_…``,
   ``pfr_…``), ``Bearer …`` credentials, query or form parameters such as ``token=``,
   ``code=``, ``password=``, and JSON fields such as ``"password": "…"``.
@@ -15,9 +15,11 @@ imports nothing of perffarm, so the server, the agent and the commands can all u
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 HIDDEN_VALUE = "***"
 HIDDEN = "[hidden]"
@@ -63,12 +65,70 @@ def _hide(replacement: str) -> Callable[[re.Match[str]], str]:
 _REPLACERS = tuple((pattern, _hide(replacement)) for pattern, replacement in SECRET_PATTERNS)
 
 
+# Which values of a secure.yaml are secrets (docs/suites.md, "Which values are hidden").
+# Shorter values are too common to be told from ordinary text ("admin", "spice").
+MIN_SECRET_LENGTH = 6
+# A key named so (or ending so: db_user, remote-host) says who or where, not a credential.
+IDENTITY_KEYS = frozenset({"user", "username", "host", "hostname", "port", "database", "dbname"})
+_LOCAL_HOST_NAMES = frozenset({"localhost", "localhost.localdomain"})
+_KEY_WORDS = re.compile(r"[^a-z0-9]+")
+_NUMBER = re.compile(r"[+-]?(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\Z")
+
+
+def secret_values(secure: Mapping[str, Any]) -> list[str]:
+    """The values of a ``secure.yaml`` mapping that are hidden, longest first (then in
+    alphabetical order).
+
+    Every text value at any depth is a secret, unless it is under an identity key
+    (``IDENTITY_KEYS``), shorter than ``MIN_SECRET_LENGTH``, a number, or a local address
+    (``127.0.0.1``, ``::1``, ``localhost``). Numbers, booleans and dates as YAML reads them
+    are settings (``port: 22``), never secrets.
+    """
+    found: set[str] = set()
+    _collect(secure, None, found)
+    return sorted(found, key=lambda value: (-len(value), value))
+
+
+def _collect(value: Any, key: str | None, into: set[str]) -> None:
+    if isinstance(value, Mapping):
+        for name, item in value.items():
+            _collect(item, str(name), into)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _collect(item, key, into)
+    elif isinstance(value, str) and is_secret(value, key):
+        into.add(value)
+
+
+def is_secret(value: str, key: str | None = None) -> bool:
+    """Whether a ``secure.yaml`` text value under ``key`` is hidden (see ``secret_values``)."""
+    words = _KEY_WORDS.split(key.lower()) if key else []
+    if words and (words[-1] in IDENTITY_KEYS or words[-2:] == ["user", "name"]):
+        return False
+    text = value.strip()
+    if len(text) < MIN_SECRET_LENGTH or text.lower() in _LOCAL_HOST_NAMES or _NUMBER.match(text):
+        return False
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return True
+    return not (address.is_loopback or address.is_unspecified)
+
+
 def hide_values(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every known secret value replaced by ``***``; longest first, so that a
     secret holding a shorter one goes whole."""
     for value in sorted({value for value in secrets if value}, key=len, reverse=True):
         text = text.replace(value, HIDDEN_VALUE)
     return text
+
+
+def hide_values_in_bytes(data: bytes, secrets: Iterable[str]) -> bytes:
+    """``hide_values`` for bytes (an output, a log, an attachment): each secret's UTF-8 form."""
+    marker = HIDDEN_VALUE.encode("ascii")
+    for value in sorted({value for value in secrets if value}, key=len, reverse=True):
+        data = data.replace(value.encode("utf-8"), marker)
+    return data
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:

@@ -256,6 +256,33 @@ def test_render_fills_placeholders_and_build_variables(upstream: Upstream, tmp_p
     assert str(outcome.prefix) == variables["build"]["prefix"]
 
 
+def test_step_logs_on_disk_hold_secrets_hidden(upstream: Upstream, tmp_path: Path) -> None:
+    # Issue 16, case 7: `echo $TOKEN` in a step left the secret in clear in its log file.
+    secret = "s3cret-token-value"
+    config = BuildConfig.model_validate(
+        {
+            "repository": str(upstream.bare),
+            "branches": ["main"],
+            "env": {"TOKEN": secret},
+            "steps": [
+                {"name": "echo", "run": f"echo token=$TOKEN; echo {secret} >&2"},
+                {"name": "hang", "run": f"echo {secret}; sleep 30", "timeout": 0.5},
+            ],
+        }
+    )
+    workspace = BuildWorkspace(tmp_path / "farm")
+    outcome = run_build(config, workspace, "main", secrets=[secret])
+    assert [step.exit_status == 0 for step in outcome.build.steps] == [True, True, False]
+    logs = sorted(workspace.log_dir(str(upstream.bare), "main").iterdir())
+    assert [log.name for log in logs] == ["00-checkout.log", "01-echo.log", "02-hang.log"]
+    assert logs[1].read_text() == "$ echo token=$TOKEN; echo *** >&2\ntoken=***\n***\n"
+    assert "***\n" in logs[2].read_text() and "timeout" in logs[2].read_text()
+    for path in workspace.root.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+    assert [a.data() for a in outcome.attachments[1:]] == [log.read_bytes() for log in logs[1:]]
+
+
 def test_config_errors_are_clear() -> None:
     with pytest.raises(ValidationError, match="branchs"):
         BuildConfig.model_validate({"repository": "x", "branchs": ["main"], "steps": []})

@@ -221,6 +221,68 @@ def test_a_secret_from_secure_yaml_is_nowhere_in_store_export_or_output(tmp_path
         assert secret.encode() not in path.read_bytes(), path
 
 
+@pytest.mark.parametrize("port", [22, 2])
+def test_a_spice_style_secure_yaml_keeps_every_run(tmp_path, store_path, port):
+    """Issue 16, case 8: every scalar of this secure.yaml was a secret, replaced in
+    timestamps too (``port: 22`` lost 4 runs of 6, ``port: 2`` every run) and in the
+    loopback address; only the password is a secret, and only free text is scrubbed."""
+    (tmp_path / "secure.yaml").write_text(
+        "databases:\n"
+        f"  remote: {{host: 127.0.0.1, port: {port}, user: spice, password: s3cr3t-Pass}}\n"
+    )
+    user, host, port_, password = (
+        f"{{{{ secure.databases.remote.{key} }}}}" for key in ("user", "host", "port", "password")
+    )
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        "project: spice\n"
+        "repeat: 2\n"
+        "warmup: 0\n"
+        "sampler: {enabled: false}\n"
+        "measurements:\n"
+        "  - name: connect\n"
+        "    type: command\n"
+        f"    command: 'echo {user}@{host}:{port_} {password}; echo took 2{port} ms'\n"
+        "    metrics:\n"
+        "      - {name: took, regex: 'took (\\d+) ms', unit: ms}\n"
+    )
+    for _ in range(3):
+        done = perffarm("run", str(suite), store=store_path)
+        assert done.returncode == 0, done.stderr
+    with LocalStore(store_path) as store:
+        runs = [store.load(row.id) for row in store.list_runs()]
+    assert len(runs) == 3
+    for run in runs:
+        assert run.status == "ok" and run.error is None
+        assert run.started_at.year >= 2026 and run.finished_at is not None
+        took = next(result for result in run.results if result.metric == "took")
+        assert took.samples == [float(f"2{port}")] * 2
+        stdout = next(a for a in run.attachments if a.name == "connect.last.stdout.txt")
+        assert stdout.data().decode() == f"spice@127.0.0.1:{port} ***\ntook 2{port} ms\n"
+        assert "s3cr3t-Pass" not in run.to_json()
+
+
+def test_a_run_that_does_not_validate_once_scrubbed_is_stored_with_a_note(tmp_path, store_path):
+    # A plug-in spoils its result after the API checked it (a NaN sample): the run is kept
+    # with everything else it measured, and says what was left out.
+    (tmp_path / "secure.yaml").write_text("token: s3cr3t-value\n")
+    suite = fragile_suite(tmp_path, break_result="true")
+    done = perffarm("run", str(suite), store=store_path)
+    assert done.returncode == 0, done.stderr
+    with LocalStore(store_path) as store:
+        (row,) = store.list_runs()
+        run = store.load(row.id)
+    assert run.status == "ok"
+    assert run.error is not None
+    assert run.error.startswith("left out before storing, as it did not validate: ")
+    assert "samples must be finite numbers" in run.error
+    assert {result.measurement for result in run.results} == {"first", "second"}
+    assert next(r for r in run.results if r.measurement == "first").samples == []
+    wall = next(r for r in run.results if r.measurement == "second" and r.metric == "wall_time")
+    assert len(wall.samples) == 3
+    assert [record.status for record in run.measurements] == ["ok", "ok"]
+
+
 def _wait_for(path: Path, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():

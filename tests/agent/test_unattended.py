@@ -410,3 +410,30 @@ def test_the_loop_picks_up_a_commit_pushed_during_the_sleep(farm, tmp_path):
     assert len(runs) == 2 and pushed[0] in {r.source.commit for r in runs}
     log = farm["log"].read_text()
     assert "round 2 started" in log and "agent stopped (test)" in log
+
+
+def test_the_agent_prunes_after_its_round(farm):
+    # A branch built long ago and since deleted upstream leaves a build directory behind;
+    # an old run that a server acknowledged sits in the store. One round with pruning on
+    # removes both, and keeps the run it has just made (no server has it yet).
+    from datetime import UTC, datetime, timedelta
+
+    from tests.agent.test_prune import _run
+
+    gone = farm["suite"].parent / "builds" / "builds"
+    with LocalStore(farm["store"]) as local:
+        old = _run(200)
+        local.save(old)
+        local.mark_uploaded(str(old.id), "http://perf.example.org")
+    args = ("agent", str(farm["suite"]), "--once", "--log-file", str(farm["log"]))
+    assert perffarm(*args, env=farm["env"]).returncode == 0
+    repository_dirs = list(gone.iterdir())
+    stale = repository_dirs[0] / "removed-branch"
+    (stale / "logs").mkdir(parents=True)
+    pruned = perffarm(*args, "--prune-after", "90d", "--disk-budget", "1GiB", env=farm["env"])
+    assert pruned.returncode == 0, pruned.stderr
+    assert not stale.exists() and (repository_dirs[0] / "main").exists()
+    runs = stored_runs(farm["store"])
+    assert old.id not in {run.id for run in runs} and len(runs) == 1
+    assert "pruned 1 runs and 1 build directories" in farm["log"].read_text()
+    assert datetime.now(UTC) - runs[0].started_at < timedelta(hours=1)

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from perffarm import redact
 from perffarm.agent.build import BuildConfig
 from perffarm.agent.measurement import (
     Measurement,
@@ -101,10 +102,9 @@ class Suite:
         return self.config.machine or socket.gethostname()
 
     def secret_values(self) -> list[str]:
-        """Every secret as text, longest first, for redaction."""
-        found: list[str] = []
-        _collect_scalars(self.secrets, found)
-        return sorted({value for value in found if value}, key=len, reverse=True)
+        """The values of ``secure.yaml`` that are hidden, longest first (``redact``'s rule:
+        text long and uncommon enough to be a secret)."""
+        return redact.secret_values(self.secrets)
 
     def renderer(self, extra: Mapping[str, Any] | None = None) -> Callable[[str], str]:
         namespaces: dict[str, Any] = {
@@ -215,17 +215,6 @@ def _environment_overrides(environ: Mapping[str, str]) -> dict[str, str]:
         for key in ENV_OVERRIDABLE
         if environ.get(ENV_PREFIX + key.upper())
     }
-
-
-def _collect_scalars(value: Any, into: list[str]) -> None:
-    if isinstance(value, Mapping):
-        for item in value.values():
-            _collect_scalars(item, into)
-    elif isinstance(value, list):
-        for item in value:
-            _collect_scalars(item, into)
-    elif value is not None and not isinstance(value, bool):
-        into.append(str(value))
 
 
 def _check_placeholders(

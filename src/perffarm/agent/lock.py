@@ -73,7 +73,7 @@ class AgentLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # os.open makes a non-inheritable descriptor: a command started by the agent that
         # outlives it must not keep the lock alive.
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -98,6 +98,16 @@ def default_build_root() -> Path:
     return Path(platformdirs.user_data_dir("perffarm")) / "builds"
 
 
+def build_root(suite: Suite) -> Path | None:
+    """The work directory of a suite's builds (mirrors and build directories); None for a
+    suite without a ``build:`` section."""
+    config = suite.config.build
+    if config is None:
+        return None
+    root = Path(config.work_dir).expanduser() if config.work_dir else default_build_root()
+    return root if root.is_absolute() else suite.directory / root
+
+
 def plan_builds(suite: Suite, branches: list[str] | None = None) -> list[BuildTarget]:
     """The branch heads a suite's ``build:`` section asks for (all, or those named).
 
@@ -113,9 +123,8 @@ def plan_builds(suite: Suite, branches: list[str] | None = None) -> list[BuildTa
         config = config.model_copy(
             update={"repository": str((suite.directory / config.repository).resolve())}
         )
-    root = Path(config.work_dir).expanduser() if config.work_dir else default_build_root()
-    if not root.is_absolute():
-        root = suite.directory / root
+    root = build_root(suite)
+    assert root is not None
     workspace = BuildWorkspace(root)
     try:
         if branches:
@@ -323,6 +332,7 @@ def _build(target: BuildTarget, suite: Suite, context: MeasurementContext, repor
             commit=target.commit,
             render=context.render,
             on_step=on_step,
+            secrets=suite.secret_values(),
         )
     except BuildError as exc:
         raise UsageError(f"build of {target.branch}: {exc}") from None

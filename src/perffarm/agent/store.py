@@ -266,6 +266,47 @@ class LocalStore:
         rows = self._db.execute("SELECT server FROM uploads WHERE run_id = ?", (run_id,))
         return [row[0] for row in rows]
 
+    # -- pruning ---------------------------------------------------------------------------
+
+    def prunable(self, before: datetime | None) -> list[tuple[str, str, bool]]:
+        """(id, started_at, acknowledged by some server) of the runs started before
+        ``before`` (every run when None), oldest first."""
+        query = """
+            SELECT id, started_at, EXISTS (SELECT 1 FROM uploads WHERE run_id = runs.id)
+            FROM runs {where} ORDER BY started_at, id
+        """
+        if before is None:
+            rows = self._db.execute(query.format(where=""))
+        else:
+            rows = self._db.execute(
+                query.format(where="WHERE started_at < ?"), (before.astimezone(UTC).isoformat(),)
+            )
+        return [(row[0], row[1], bool(row[2])) for row in rows]
+
+    def delete(self, run_ids: list[str]) -> None:
+        """Remove runs (and what was recorded of their uploads) in one transaction."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for start in range(0, len(run_ids), 500):
+                chunk = run_ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                self._db.execute(f"DELETE FROM uploads WHERE run_id IN ({marks})", chunk)
+                self._db.execute(f"DELETE FROM runs WHERE id IN ({marks})", chunk)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def size(self) -> int:
+        """Bytes of the store's files (the database and its write-ahead log)."""
+        return sum(
+            path.stat().st_size for path in (self.path, Path(f"{self.path}-wal")) if path.exists()
+        )
+
+    def vacuum(self) -> None:
+        """Give the space of removed runs back to the file system."""
+        self._db.execute("VACUUM")
+
     def iter_documents(self) -> Iterator[str]:
         for (document,) in self._db.execute("SELECT document FROM runs ORDER BY started_at"):
             yield document

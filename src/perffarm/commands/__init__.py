@@ -15,6 +15,7 @@ Help is plain click help (``rich_markup_mode=None``): typer's rich help imports 
 markdown, traceback and syntax modules, about 80 ms, more than the whole start-up budget.
 """
 
+import os
 import sys
 
 import typer
@@ -25,12 +26,14 @@ from perffarm.commands import (
     changepoints,
     check,
     compare,
+    data,
     db,
     documents,
     ingest,
     loadtest,
     login,
     machine,
+    prune,
     runs,
     server,
     token,
@@ -79,6 +82,7 @@ app.command("runs")(runs.runs_command)
 app.command("show")(runs.show_command)
 app.command("export")(documents.export_command)
 app.command("import")(documents.import_command)
+app.command("prune")(prune.prune_command)
 app.command("system")(runs.system_command)
 app.command("schema")(documents.schema_command)
 app.command("agent")(agent.agent_command)
@@ -95,6 +99,7 @@ app.command("compare")(compare.compare_command)
 app.command("check")(check.check_command)
 app.command("server")(server.server_command)
 app.add_typer(db.app)
+app.add_typer(data.app)
 app.add_typer(user.app)
 app.add_typer(loadtest.app)
 
@@ -147,6 +152,14 @@ def _subcommand(argv: list[str] | None) -> str:
     return f"{words[0]} " if words else ""
 
 
+# Everything a perffarm process writes is its user's alone: stores, pending runs, logs,
+# builds, credentials, temporary folders, the server's SQLite database, and what the
+# commands it starts write (build steps, git, initdb). One umask at the start of the process
+# covers them all, the files of child processes included, which no per-writer chmod could.
+PRIVATE_UMASK = 0o077
+
+
 def run() -> None:
-    """Console-script entry point."""
+    """Console-script entry point (also ``python -m perffarm.commands``)."""
+    os.umask(PRIVATE_UMASK)
     sys.exit(main())

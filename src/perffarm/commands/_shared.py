@@ -94,3 +94,18 @@ def parse_fraction(text: str, option: str) -> float:
     if number < 0:
         raise UsageError(f"{option} {text!r} cannot be negative")
     return number
+
+
+def parse_size(text: str, option: str) -> int:
+    """``32MiB``, ``20GiB``, ``512k`` or a number of bytes; a usage error otherwise."""
+    from perffarm.console import UsageError
+
+    units = {"k": 1024, "kib": 1024, "m": 1024**2, "mib": 1024**2, "g": 1024**3, "gib": 1024**3}
+    units |= {"t": 1024**4, "tib": 1024**4, "kb": 1000, "mb": 1000**2, "gb": 1000**3}
+    lowered = text.strip().lower()
+    for suffix in sorted(units, key=len, reverse=True):
+        if lowered.endswith(suffix) and lowered[: -len(suffix)].strip().isdigit():
+            return int(lowered[: -len(suffix)]) * units[suffix]
+    if lowered.isdigit():
+        return int(lowered)
+    raise UsageError(f"{option} {text!r}: give a size such as 32MiB, 20GiB or 1048576")

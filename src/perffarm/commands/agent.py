@@ -58,6 +58,19 @@ def agent_command(
     no_probe: bool = typer.Option(
         False, "--no-probe", help="Skip the 1-second network round-trip probe before uploads."
     ),
+    prune_after: str | None = typer.Option(
+        None,
+        "--prune-after",
+        help="After each round, remove uploaded runs and idle build directories older than "
+        "this (90d); build directories of deleted branches go in any case.",
+        show_default=False,
+    ),
+    disk_budget: str | None = typer.Option(
+        None,
+        "--disk-budget",
+        help="After each round, keep the store and build directories under this size (20GiB).",
+        show_default=False,
+    ),
     store: Path | None = STORE_OPTION,
 ) -> None:
     """Benchmark every new commit of the tracked branches, unattended, and upload the runs.
@@ -68,6 +81,8 @@ def agent_command(
     start while the first runs. SIGTERM or Ctrl-C stops it between steps.
 
     Example: perffarm agent farm.yaml --every 1h --server http://perf.example.org:8080
+
+    Kept in bounds: perffarm agent farm.yaml --prune-after 90d --disk-budget 20GiB
     """
     import logging
 
@@ -81,13 +96,19 @@ def agent_command(
         parse_every,
         state_path_for,
     )
-    from perffarm.commands._shared import open_store
+    from perffarm.commands._shared import open_store, parse_size
     from perffarm.console import UsageError
+    from perffarm.model.lifecycle import parse_retention
 
     try:
         interval = parse_every(every)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    try:
+        prune_age = parse_retention(prune_after) if prune_after else None
+    except ValueError as exc:
+        raise UsageError(f"--prune-after: {exc}") from None
+    budget = parse_size(disk_budget, "--disk-budget") if disk_budget else None
     suites = [load_suite(path) for path in suite_files]
     if branch and not any(suite.config.build for suite in suites):
         raise UsageError("--branch needs a suite with a `build:` section")
@@ -112,6 +133,8 @@ def agent_command(
             server=server,
             creds_dir=creds_dir,
             probe_seconds=0.0 if no_probe else 1.0,
+            prune_after=prune_age,
+            disk_budget=budget,
         )
         with BenchmarkedHeads(state_path_for(local_store.path)) as state:
             code = Agent(options, suites, local_store, state, logger).serve()

@@ -10,20 +10,7 @@ from perffarm.commands._serving import (
     parse_address,
     safe_url,
 )
-from perffarm.commands._shared import DATABASE_HELP
-
-
-def _parse_size(text: str) -> int:
-    from perffarm.console import UsageError
-
-    units = {"k": 1024, "kib": 1024, "m": 1024**2, "mib": 1024**2, "g": 1024**3, "gib": 1024**3}
-    lowered = text.strip().lower()
-    for suffix in sorted(units, key=len, reverse=True):
-        if lowered.endswith(suffix) and lowered[: -len(suffix)].strip().isdigit():
-            return int(lowered[: -len(suffix)]) * units[suffix]
-    if lowered.isdigit():
-        return int(lowered)
-    raise UsageError(f"--max-body {text!r}: give a size such as 32MiB or 1048576")
+from perffarm.commands._shared import DATABASE_HELP, parse_size
 
 
 def _grpc_options(
@@ -124,6 +111,21 @@ def server_command(
         "machine (qps_json_driver sends none); without it they are refused.",
         show_default=False,
     ),
+    keep_samples: str | None = typer.Option(
+        None,
+        "--keep-samples",
+        envvar="PERFFARM_KEEP_SAMPLES",
+        help="Keep raw samples and attachments this long (90d, 12w, 1y); older runs keep "
+        "their summaries. Default: forever.",
+        show_default=False,
+    ),
+    keep_datapoints: str | None = typer.Option(
+        None,
+        "--keep-datapoints",
+        envvar="PERFFARM_KEEP_DATAPOINTS",
+        help="Keep load-test datapoints this long after a test finished. Default: forever.",
+        show_default=False,
+    ),
 ) -> None:
     """Run the results server (HTTP API under /api/v1, OpenAPI at /api/v1/openapi.json).
 
@@ -132,6 +134,8 @@ def server_command(
     At scale: perffarm server --address 0.0.0.0:8080 --database postgresql://u@h/farm --workers 4
 
     With gRPC: perffarm server --address 127.0.0.1:8080 --grpc-address 127.0.0.1:50051
+
+    With retention: perffarm server --database ./farm.db --keep-samples 90d --keep-datapoints 30d
     """
     need_server_extra()
     import os
@@ -153,9 +157,19 @@ def server_command(
         providers = load_oidc_providers(Path(oidc_config).read_text()) if oidc_config else ()
     except (OSError, ValueError) as exc:
         raise UsageError(f"--oidc-config {oidc_config}: {exc}") from None
+    from perffarm.model.lifecycle import FOREVER, format_retention, parse_retention
+
+    retention = {}
+    for flag, value in (("--keep-samples", keep_samples), ("--keep-datapoints", keep_datapoints)):
+        try:
+            retention[flag] = format_retention(parse_retention(value or FOREVER))
+        except ValueError as exc:
+            raise UsageError(f"{flag}: {exc}") from None
     settings = Settings(
+        keep_samples=retention["--keep-samples"],
+        keep_datapoints=retention["--keep-datapoints"],
         database=database,
-        max_body=_parse_size(max_body),
+        max_body=parse_size(max_body, "--max-body"),
         registration=registration,
         admin_token=admin_token,
         private=private,

@@ -1,4 +1,4 @@
-"""`perffarm user add|list|disable|approve`: users of the results server (admin)."""
+"""`perffarm user add|list|disable|approve|delete`: users of the results server (admin)."""
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -148,6 +148,21 @@ def user_list(
         )
 
 
+def _disable_here(conn: "sa.Connection", users: "ModuleType", name: str) -> dict[str, Any]:
+    from perffarm.server.core.timeutil import now
+    from perffarm.server.store import lifecycle
+    from perffarm.server.store.transactions import writing
+
+    view: dict[str, Any] = (
+        users.set_flags(conn, name, disabled=True).admin_view().model_dump(mode="json")
+    )
+    with writing(conn):
+        lifecycle.record(
+            conn, actor="perffarm user disable", action="disable user", target=name, at=now()
+        )
+    return view
+
+
 @app.command("disable")
 def user_disable(
     name: str = typer.Argument(..., help="The user to disable."),
@@ -165,9 +180,7 @@ def user_disable(
         database,
         server_url,
         token,
-        lambda conn, users: (
-            users.set_flags(conn, name, disabled=True).admin_view().model_dump(mode="json")
-        ),
+        lambda conn, users: _disable_here(conn, users, name),
         ("POST", f"/users/{name}/disable", None),
     )
     console.print(f"disabled user {name}")
@@ -196,3 +209,42 @@ def user_approve(
         ("POST", f"/users/{name}/approve", None),
     )
     console.print(f"approved user {name}")
+
+
+def _delete_here(conn: "sa.Connection", users: "ModuleType", name: str) -> dict[str, Any]:
+    from perffarm.server.core.timeutil import now
+    from perffarm.server.store import lifecycle
+    from perffarm.server.store.transactions import writing
+
+    user = users.get(conn, name=name)
+    view: dict[str, Any] = user.admin_view().model_dump(mode="json")
+    with writing(conn):
+        lifecycle.delete_user(conn, user.id)
+        lifecycle.record(
+            conn, actor="perffarm user delete", action="delete user", target=name, at=now()
+        )
+    return view
+
+
+@app.command("delete")
+def user_delete(
+    name: str = typer.Argument(..., help="The user to delete."),
+    database: str | None = _USER_DB,
+    server_url: str | None = _USER_SERVER,
+    token: str | None = _USER_TOKEN,
+) -> None:
+    """Delete a user: their tokens, sessions and grants go; their machines and runs stay,
+    managed by admins. Recorded in the audit trail (perffarm db audit).
+
+    Example: perffarm user delete bob --database ./farm.db
+    """
+    from perffarm.console import console
+
+    _user_call(
+        database,
+        server_url,
+        token,
+        lambda conn, users: _delete_here(conn, users, name),
+        ("DELETE", f"/users/{name}", None),
+    )
+    console.print(f"deleted user {name}", markup=False)

@@ -160,6 +160,9 @@ class MachineInfo(_Payload):
     fingerprint_changes: list[FingerprintChange] | None = Field(
         default=None, description="Only in the single-machine answer."
     )
+    retired_at: datetime | None = Field(
+        default=None, description="When it was retired: it uploads no more."
+    )
 
 
 class RunSummary(_Payload):
@@ -182,6 +185,10 @@ class RunSummary(_Payload):
     sha256: str
     hidden: bool = Field(description="From a machine not approved yet (admins only see it).")
     probe: ProbeFigures | None = None
+    keep: bool = Field(False, description="Marked to keep its samples whatever the retention.")
+    summary_only: bool = Field(
+        False, description="Its samples and attachments were removed by the retention policy."
+    )
 
 
 class ResultRow(_Payload):

@@ -100,6 +100,8 @@ def upload_as(
         raise BadRequest(f"name the machine to upload as in {wording.machine}")
     if named is None or not (principal.admin or owns(principal, named)):
         raise Forbidden(f"you may not upload as machine {name!r}: only its owner or an admin may")
+    if named.retired:
+        raise Forbidden(f"machine {name!r} is retired: it uploads no more")
     return named
 
 

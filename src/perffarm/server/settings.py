@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from perffarm.model.lifecycle import FOREVER, RetentionPolicy, format_retention, parse_retention
 from perffarm.model.loadtest import DEFAULT_MISSING_AFTER_MS
 
 DEFAULT_DATABASE = "./farm.db"
@@ -154,6 +155,24 @@ class Settings(_FromEnvironment):
     grpc_qps_machine: str | None = Field(
         None, validation_alias=_env("PERFFARM_SERVER_GRPC_QPS_MACHINE")
     )
+
+    #: How long raw samples and attachments, and load-test datapoints, are kept
+    #: (``90d``, ``12w``, ``1y`` or ``forever``); see model/lifecycle.py.
+    keep_samples: str = Field(FOREVER, validation_alias=_env("PERFFARM_KEEP_SAMPLES"))
+    keep_datapoints: str = Field(FOREVER, validation_alias=_env("PERFFARM_KEEP_DATAPOINTS"))
+    #: Seconds between the server's retention passes (expired sign-in rows go, too).
+    retention_interval: float = Field(
+        86400.0, gt=0, validation_alias=_env("PERFFARM_RETENTION_INTERVAL")
+    )
+
+    @field_validator("keep_samples", "keep_datapoints")
+    @classmethod
+    def _retention(cls, value: str) -> str:
+        return format_retention(parse_retention(value))
+
+    @property
+    def retention(self) -> RetentionPolicy:
+        return RetentionPolicy(keep_samples=self.keep_samples, keep_datapoints=self.keep_datapoints)
 
     @field_validator("oidc_providers", mode="before")
     @classmethod

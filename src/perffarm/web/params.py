@@ -17,6 +17,7 @@ from perffarm.server.core.principal import Principal
 from perffarm.server.http.deps import connection, principal
 from perffarm.web.views import Reader
 from perffarm.web.views.compare import COMPARE_PAGE, CompareQuery, CompareView
+from perffarm.web.views.data import DataSource
 from perffarm.web.views.loadtests import LoadTests
 from perffarm.web.views.people import PersonQuery
 from perffarm.web.views.timeline import MAX_TIMELINE_POINTS, TimelineData, TimelineQuery
@@ -189,3 +190,10 @@ async def compare(
         "machine": machine,
     }
     return CompareQuery(sides=sides, shown=shown)
+
+
+async def data_source(
+    request: Request, who: Principal = Depends(principal), conn: sa.Connection = Depends(connection)
+) -> DataSource:
+    """The database as the caller reads it, with the server's retention policy."""
+    return DataSource(Reader(conn=conn, who=who), request.app.state.settings.retention)

@@ -32,7 +32,17 @@ from perffarm.server.store import runs as run_store
 from perffarm.web import params
 from perffarm.web.render import compile_all, error_page, not_found, render
 from perffarm.web.site import Page, Site
-from perffarm.web.views import Reader, compare, home, loadtests, machines, people, runs, timeline
+from perffarm.web.views import (
+    Reader,
+    compare,
+    data,
+    home,
+    loadtests,
+    machines,
+    people,
+    runs,
+    timeline,
+)
 
 STATIC = Path(__file__).parent / "static"
 site = Site()
@@ -350,6 +360,21 @@ PERSON = site.add(
         template="person.html",
         title=lambda q, _: f"{q.owner}'s results",
         context=lambda _request, _q, view: {"view": view},
+    )
+)
+
+# -- data over years (admins) -----------------------------------------------------------------
+
+DATA = site.add(
+    Page(
+        path="/admin/data",
+        name="data",
+        source=params.data_source,
+        params=params.nothing,
+        view=data.data,
+        template="data.html",
+        title="Data",
+        context=lambda _request, _nothing, view: {"view": view},
     )
 )
 

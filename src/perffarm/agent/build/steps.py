@@ -2,6 +2,10 @@
 other in the branch's source directory; each step's output (stdout and stderr interleaved,
 as a terminal would show it) becomes a log attachment, and the first failing step ends the
 build, which is then recorded as failed with every log so far.
+
+A step may print a secret (``echo $TOKEN``): its output goes to a file without a name
+(``tempfile.TemporaryFile``, gone with the process however it ends), and only the scrubbed
+copy (``perffarm.redact``) is written to the step's log.
 """
 
 from __future__ import annotations
@@ -11,15 +15,18 @@ import os
 import re
 import signal
 import subprocess
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from perffarm.agent import children
 from perffarm.agent.build.config import CHECKOUT_STEP, BuildConfig
 from perffarm.agent.build.workspace import BuildError, BuildWorkspace, remove_tree, some_branches
 from perffarm.model import Attachment, Build, BuildStep, Source
+from perffarm.redact import hide_values, hide_values_in_bytes
 
 # After SIGTERM, how long a timed-out step gets to exit before its group gets SIGKILL.
 KILL_GRACE_SECONDS = 5.0
@@ -87,13 +94,15 @@ def run_build(
     commit: str | None = None,
     on_step: Callable[[BuildStep, bool], None] | None = None,
     fetch: bool = False,
+    secrets: Sequence[str] = (),
 ) -> BuildOutcome:
     """Check out ``branch`` (at ``commit``, default its head in the mirror) and run the steps.
 
     ``render`` fills placeholders in commands and environment values (the runner's, with
     ``build_variables`` included; without it only ``{{ build.* }}`` is filled). ``on_step``
-    is called with each step before (False) and after (True) it runs. A failing checkout
-    or step ends the build: the outcome is not succeeded and holds every log so far.
+    is called with each step before (False) and after (True) it runs. ``secrets`` are
+    hidden in every log (``redact.hide_values``). A failing checkout or step ends the
+    build: the outcome is not succeeded and holds every log so far.
     KeyboardInterrupt kills the running step's process group and propagates.
     """
     repository = config.repository
@@ -136,7 +145,7 @@ def run_build(
     except BuildError as exc:
         lines.append(f"{exc}\n")
         step.exit_status = 1
-    output = "".join(lines)
+    output = hide_values("".join(lines), secrets)
     step.seconds = round(time.monotonic() - started, 6)
     log_path.write_text(output)
     _finish_step(outcome, step, log_path, f"build/00-{CHECKOUT_STEP}.log", on_step)
@@ -169,6 +178,7 @@ def run_build(
             env=env,
             log_path=log_path,
             timeout=step_config.timeout,
+            secrets=secrets,
         )
         step.seconds = round(time.monotonic() - started, 6)
         _finish_step(outcome, step, log_path, f"build/{log_name}", on_step)
@@ -206,38 +216,60 @@ def _failed(outcome: BuildOutcome, error: str) -> BuildOutcome:
 
 
 def _run_step(
-    command: str, *, cwd: Path, env: dict[str, str], log_path: Path, timeout: float | None
+    command: str,
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    log_path: Path,
+    timeout: float | None,
+    secrets: Sequence[str] = (),
 ) -> int:
-    """Run one shell command with output into its log; its exit status (negative: signal).
+    """Run one shell command, its output scrubbed into its log; its exit status (negative:
+    a signal).
 
     The step gets its own process group so that a timeout or Ctrl-C stops everything it
     started (make -j spawns many), not only the shell; a guardian leads the group and kills
     it if perffarm dies (perffarm.agent.children), and the group is on the lock's record.
+    Its output goes to a file without a name, so that what it prints in clear is never a
+    file anyone could find.
     """
-    with log_path.open("wb") as log, contextlib.ExitStack() as record:
-        log.write(f"$ {command}\n".encode())
-        log.flush()
+    with (
+        tempfile.TemporaryFile(dir=log_path.parent) as output,
+        contextlib.ExitStack() as record,
+    ):
         proc = subprocess.Popen(
             children.guarded(["/bin/sh", "-c", command]),
             cwd=cwd,
             env=env,
-            stdout=log,
+            stdout=output,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             preexec_fn=children.die_with_parent(),
         )
         record.enter_context(children.tracked_group(proc.pid))
+        note = b""
         try:
             status = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             _kill_group(proc)
-            log.write(f"\nperffarm: step killed after its timeout of {timeout:g} s\n".encode())
-            return proc.returncode if proc.returncode not in (None, 0) else -signal.SIGKILL
+            note = f"\nperffarm: step killed after its timeout of {timeout:g} s\n".encode()
+            status = proc.returncode if proc.returncode not in (None, 0) else -signal.SIGKILL
         except BaseException:
             _kill_group(proc)
+            _write_log(log_path, command, output, secrets)
             raise
+        _write_log(log_path, command, output, secrets, note)
     return status
+
+
+def _write_log(
+    log_path: Path, command: str, output: IO[bytes], secrets: Sequence[str], note: bytes = b""
+) -> None:
+    """The step's log: its command line and its output, secrets hidden."""
+    output.seek(0)
+    text = f"$ {command}\n".encode() + output.read() + note
+    log_path.write_bytes(hide_values_in_bytes(text, secrets))
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import re
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from perffarm.agent.build.config import BuildConfig
@@ -88,7 +89,17 @@ class BuildWorkspace:
             if partial.exists():
                 remove_tree(partial)
             # Clone beside the final name: an interrupted clone never looks like a mirror.
-            git("clone", "--mirror", "--quiet", _absolute_if_path(repository), str(partial))
+            # From a local path, copies rather than hard links: the mirror is the agent's
+            # own, private like all it writes, not files shared with (and as readable as)
+            # the repository it came from.
+            git(
+                "clone",
+                "--mirror",
+                "--quiet",
+                "--no-hardlinks",
+                _absolute_if_path(repository),
+                str(partial),
+            )
             partial.rename(mirror)
         return mirror
 
@@ -191,6 +202,66 @@ class BuildWorkspace:
             log.append(git("clean", "-ffdxq", cwd=source))
         log.append(git("log", "-1", "--format=checked out %H %s", cwd=source))
         return source
+
+
+@dataclass(frozen=True)
+class BuildDirectory:
+    """One branch's build directory, for pruning."""
+
+    path: Path
+    branch_exists: bool | None
+    """None when the repository has no mirror any more to tell."""
+    last_built: datetime
+    size: int
+
+
+def tree_size(path: Path) -> int:
+    """Bytes of the files under ``path`` (links not followed)."""
+    total = 0
+    for entry in path.rglob("*"):
+        try:
+            if entry.is_file() and not entry.is_symlink():
+                total += entry.stat().st_size
+        except OSError:
+            continue
+    return total
+
+
+def _last_built(directory: Path) -> datetime:
+    """When the branch was last built: the newest of the directory and its logs."""
+    stamps = [directory.stat().st_mtime]
+    logs = directory / "logs"
+    if logs.is_dir():
+        stamps += [entry.stat().st_mtime for entry in logs.iterdir()]
+    return datetime.fromtimestamp(max(stamps), tz=UTC)
+
+
+def build_directories(root: Path) -> list[BuildDirectory]:
+    """Every branch build directory under a workspace root, oldest build first, with
+    whether its branch still exists in the repository's mirror."""
+    found: list[BuildDirectory] = []
+    builds = root / "builds"
+    if not builds.is_dir():
+        return found
+    for repository in sorted(builds.iterdir()):
+        if not repository.is_dir():
+            continue
+        mirror = root / "mirrors" / f"{repository.name}.git"
+        live: set[str] | None = None
+        if (mirror / "HEAD").exists():
+            out = git("for-each-ref", "--format=%(refname:lstrip=2)", "refs/heads/", cwd=mirror)
+            live = {_branch_dir_name(name) for name in out.splitlines() if name}
+        for directory in sorted(repository.iterdir()):
+            if directory.is_dir():
+                found.append(
+                    BuildDirectory(
+                        path=directory,
+                        branch_exists=None if live is None else directory.name in live,
+                        last_built=_last_built(directory),
+                        size=tree_size(directory),
+                    )
+                )
+    return sorted(found, key=lambda build: build.last_built)
 
 
 def remove_tree(path: Path) -> None:

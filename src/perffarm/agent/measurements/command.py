@@ -3,7 +3,8 @@
 Each repetition records wall time, user and system CPU time, peak RSS and the exit status.
 The rusage comes from ``wait4`` on the child itself, so it is the command's own cost and not
 perffarm's. Output goes to files rather than pipes: no reader thread competes with the
-command for the CPU while it is being timed.
+command for the CPU while it is being timed. The files are private (the run's work
+directory is 0700) and removed as soon as they are read.
 """
 
 from __future__ import annotations
@@ -236,8 +237,8 @@ class CommandMeasurement(Measurement):
             "sys_time": answer["sys_time"],
             "max_rss": float(answer["max_rss_kib"] * _RSS_UNIT),
             "exit_status": answer["exit_status"],
-            "stdout": stdout_path.read_bytes(),
-            "stderr": stderr_path.read_bytes(),
+            "stdout": _take(stdout_path),
+            "stderr": _take(stderr_path),
         }
 
     # -- reading the output ---------------------------------------------------------------
@@ -396,6 +397,14 @@ def _extract_value(extractor: MetricExtractor, text: str) -> float:
         return float(value)
     except ValueError:
         raise ValueError(f"metric {extractor.name!r}: {value!r} is not a number") from None
+
+
+def _take(path: Path) -> bytes:
+    """A repetition's output, removed once read: what a command prints may hold a secret,
+    and only its scrubbed copy in the run document is kept."""
+    data = path.read_bytes()
+    path.unlink()
+    return data
 
 
 def _merge_results(results: list[Any]) -> list[Any]:

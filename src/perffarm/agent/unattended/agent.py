@@ -19,7 +19,8 @@ from typing import Any
 from urllib.parse import quote
 
 from perffarm.agent.config import Suite, load_suite
-from perffarm.agent.runner import BuildTarget, RunSettings, plan_builds, run_suite
+from perffarm.agent.prune import prune
+from perffarm.agent.runner import BuildTarget, RunSettings, build_root, plan_builds, run_suite
 from perffarm.agent.store import LocalStore
 from perffarm.agent.unattended.log import set_secrets
 from perffarm.agent.unattended.state import BenchmarkedHeads
@@ -52,6 +53,10 @@ class AgentOptions:
     server: str | None = None
     creds_dir: Path | None = None
     probe_seconds: float = 1.0
+    #: Prune after each round: uploaded runs and idle build directories older than this,
+    #: and whatever it takes to stay under the budget (bytes); see agent/prune.py.
+    prune_after: timedelta | None = None
+    disk_budget: int | None = None
 
 
 @dataclass
@@ -198,6 +203,14 @@ class Agent:
             except Exception as exc:
                 outcome.errors.append(f"upload: {type(exc).__name__}: {exc}")
                 self.log.exception("upload: unexpected error")
+        if not self.stop_requested and (
+            self.options.prune_after is not None or self.options.disk_budget is not None
+        ):
+            try:
+                self._prune()
+            except Exception as exc:
+                outcome.errors.append(f"prune: {type(exc).__name__}: {exc}")
+                self.log.exception("prune: unexpected error")
         failed = sum(
             run.status in (RunStatus.FAILED, RunStatus.BUILD_FAILED) for run in outcome.runs
         )
@@ -210,6 +223,23 @@ class Agent:
             len(outcome.errors),
         )
         return outcome
+
+    def _prune(self) -> None:
+        roots = sorted({root for suite in self.suites if (root := build_root(suite))})
+        report = prune(
+            self.store,
+            roots,
+            older_than=self.options.prune_after,
+            budget=self.options.disk_budget,
+        )
+        if report.runs_removed or report.builds_removed:
+            self.log.info(
+                "pruned %d runs and %d build directories: %.1f MiB -> %.1f MiB",
+                report.runs_removed,
+                len(report.builds_removed),
+                report.bytes_before / 2**20,
+                report.bytes_after / 2**20,
+            )
 
     def _error(self, outcome: RoundOutcome, message: str) -> None:
         outcome.errors.append(message)

@@ -32,6 +32,8 @@ class Machine:
     approved: bool
     #: The user account that owns the machine, when its owner is a user of this server.
     owner_user_id: int | None = None
+    #: Retired: its history stays, it may not upload or act any more.
+    retired: bool = False
 
 
 def public_id(user_id: int, key: bytes) -> str:

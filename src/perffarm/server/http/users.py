@@ -21,7 +21,8 @@ from perffarm.server import permissions
 from perffarm.server.core.principal import Principal
 from perffarm.server.core.timeutil import now
 from perffarm.server.http.deps import admin_principal, connection, user_principal
-from perffarm.server.store import tokens, users
+from perffarm.server.store import lifecycle, tokens, users
+from perffarm.server.store.transactions import writing
 
 router = APIRouter(tags=["users"])
 
@@ -119,11 +120,15 @@ def add_user(
 @router.post("/users/{name}/disable", response_model=UserAdminView)
 def disable_user(
     name: str,
-    _admin: Principal = Depends(admin_principal),
+    admin: Principal = Depends(admin_principal),
     conn: sa.Connection = Depends(connection),
 ) -> UserAdminView:
-    """Disable a user: sessions end, tokens and owned machines' secrets are refused."""
-    return users.set_flags(conn, name, disabled=True).admin_view()
+    """Disable a user: sessions end, tokens and owned machines' secrets are refused.
+    Recorded in the audit trail."""
+    view = users.set_flags(conn, name, disabled=True).admin_view()
+    with writing(conn):
+        lifecycle.record(conn, actor=admin.describe(), action="disable user", target=name, at=now())
+    return view
 
 
 @router.post("/users/{name}/enable", response_model=UserAdminView)

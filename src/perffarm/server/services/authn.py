@@ -37,6 +37,11 @@ def _machine(conn: sa.Connection, name: str, secret: str) -> Principal:
             f"the secret of machine {name!r} was revoked: register the machine "
             "again or ask its owner for a new secret"
         )
+    if found == "retired":
+        raise Forbidden(
+            f"machine {name!r} is retired: its history stays, but it uploads no more; "
+            "register a new machine to go on measuring"
+        )
     if isinstance(found, str):
         raise Unauthorized(
             f"wrong machine name or secret for machine {name!r}: "

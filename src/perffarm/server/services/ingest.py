@@ -25,6 +25,7 @@ from perffarm.model.api import FieldError, Outcome, ProbeFigures, RunOutcome, ru
 from perffarm.server.core.principal import Machine
 from perffarm.server.core.timeutil import now, to_db
 from perffarm.server.store import ingest as store
+from perffarm.server.store import lifecycle
 from perffarm.server.store.ingest import NewRun
 
 _RETRIES = 3
@@ -174,10 +175,21 @@ class Ingestor:
         outcomes: dict[int, RunOutcome] = {}
         with self.engine.begin() as conn:
             known = store.existing(conn, [p.id for p in batch])
+            taken = lifecycle.deleted_elsewhere(
+                conn, [p.id for p in batch if p.id not in known], machine.id
+            )
             new = []
             for prepared in batch:
                 if prepared.id in known:
                     outcomes[prepared.index] = _repeat(prepared, known[prepared.id], "before")
+                elif prepared.id in taken:
+                    outcomes[prepared.index] = RunOutcome(
+                        id=prepared.id,
+                        index=prepared.index,
+                        outcome=Outcome.CONFLICT,
+                        message=f"run {prepared.id} was deleted, and only the machine that "
+                        "sent it may send it again: give this run a new id",
+                    )
                 else:
                     new.append(prepared)
             store.insert_runs(conn, machine, new, probe, received_at)

@@ -35,6 +35,7 @@ IDENTITY = (
     t.machines.c.owner,
     t.machines.c.approved,
     t.machines.c.owner_user_id,
+    t.machines.c.retired_at,
 )
 
 
@@ -46,6 +47,7 @@ def machine_of(row: sa.Row) -> Machine:
         owner=row.owner,
         approved=bool(row.approved),
         owner_user_id=row.owner_user_id,
+        retired=row.retired_at is not None,
     )
 
 
@@ -87,7 +89,7 @@ def approve(conn: sa.Connection, name: str) -> None:
 
 
 #: Why a machine's secret did not match.
-SecretRefusal = Literal["unknown machine", "revoked", "wrong"]
+SecretRefusal = Literal["unknown machine", "revoked", "wrong", "retired"]
 
 
 def authenticate(conn: sa.Connection, name: str, secret: str) -> Machine | SecretRefusal:
@@ -99,6 +101,8 @@ def authenticate(conn: sa.Connection, name: str, secret: str) -> Machine | Secre
         return "unknown machine"
     if not same_hash(secret, row.secret_hash):
         return "revoked" if row.secret_hash.startswith(REVOKED_PREFIX) else "wrong"
+    if row.retired_at is not None:
+        return "retired"
     return machine_of(row)
 
 
@@ -151,6 +155,7 @@ def _info(row: sa.Row) -> MachineInfo:
         fingerprint=row.fingerprint,
         metadata=json.loads(row.metadata or "{}"),
         probe=ProbeFigures.model_validate_json(row.probe) if row.probe else None,
+        retired_at=utc(row.retired_at),
     )
 
 
@@ -164,6 +169,7 @@ _INFO_COLUMNS = [
     t.machines.c.fingerprint,
     t.machines.c.metadata,
     t.machines.c.probe,
+    t.machines.c.retired_at,
 ]
 
 

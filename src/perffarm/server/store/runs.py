@@ -64,6 +64,8 @@ def list_runs(
         r.c.result_count,
         r.c.sha256,
         r.c.probe,
+        r.c.keep,
+        r.c.samples_removed_at,
     ).join(m, m.c.id == r.c.machine_id)
     for column, value in (
         (r.c.project, flt.project),
@@ -113,6 +115,8 @@ def list_runs(
             sha256=row.sha256,
             hidden=not row.approved,
             probe=_probe(row.probe),
+            keep=bool(row.keep),
+            summary_only=row.samples_removed_at is not None,
         )
         for row in rows
     ]

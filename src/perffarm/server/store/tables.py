@@ -50,6 +50,8 @@ machines = sa.Table(
     # overwrite a newer description of the machine.
     sa.Column("metadata_run_started_at", Time),
     sa.Column("probe", sa.Text),
+    # A retired machine keeps its history and uploads no more (migration 0008).
+    sa.Column("retired_at", Time),
 )
 
 fingerprint_changes = sa.Table(
@@ -88,6 +90,10 @@ runs = sa.Table(
     sa.Index("ix_runs_branch", "branch"),
     sa.Index("ix_runs_commit", "commit"),
     sa.Index("ix_runs_tag", "tag"),
+    # Retention (migration 0008): a run marked keep is never reduced to its summaries;
+    # samples_removed_at is when its samples and attachments were removed.
+    sa.Column("keep", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("samples_removed_at", Time),
 )
 
 series = sa.Table(
@@ -412,4 +418,41 @@ series_breaks = sa.Table(
     sa.Column("created_at", Time, nullable=False),
     sa.Column("note", sa.Text),
     sa.UniqueConstraint("series_id", "machine_id", "run_id"),
+)
+
+
+# -- data lifecycle (issue 18) ----------------------------------------------------------------
+
+# A project ('' branch) or one of its branches whose runs keep their samples for good.
+keep_marks = sa.Table(
+    "keep_marks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("project", sa.String(200), nullable=False),
+    sa.Column("branch", sa.String(200), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.UniqueConstraint("project", "branch"),
+)
+
+# Ids of deleted runs: only the machine that sent one may send it again.
+deleted_runs = sa.Table(
+    "deleted_runs",
+    metadata,
+    sa.Column("run_id", sa.String(36), primary_key=True),
+    sa.Column("machine_id", sa.Integer, nullable=False),
+    sa.Column("deleted_at", Time, nullable=False),
+)
+
+# Who deleted, retired, disabled or pruned what, and when.
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("at", Time, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(60), nullable=False),
+    sa.Column("target", sa.String(300), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Index("ix_audit_events_at", "at", "id"),
 )

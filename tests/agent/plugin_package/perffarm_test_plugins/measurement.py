@@ -16,6 +16,9 @@ class FragileOptions(MeasurementOptions):
     marker_dir: str
     step_seconds: float = 0.0
     steps: int = 3
+    break_result: bool = Field(
+        default=False, description="Spoil the result after the API checked it (a NaN sample)."
+    )
 
 
 class FragileMeasurement(Measurement):
@@ -50,7 +53,9 @@ class FragileMeasurement(Measurement):
         self._maybe_fail("start")
 
     def collect(self, experiment: Experiment) -> None:
-        experiment.add_result("step_time", self.samples, unit="s")
+        result = experiment.add_result("step_time", self.samples, unit="s")
+        if self.options.break_result:
+            result.samples.append(float("nan"))
         experiment.add_attachment("collected.txt", "collected before failing")
         self._maybe_fail("collect")
 

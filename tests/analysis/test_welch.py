@@ -56,3 +56,13 @@ def test_summaries_compare_at_any_magnitude(magnitude: float) -> None:
     assert result.verdict is reference.verdict
     assert result.ratio == pytest.approx(reference.ratio, rel=1e-9)
     assert result.p_value == pytest.approx(reference.p_value, rel=1e-6)
+
+
+def test_a_mean_far_below_its_stdev_gives_an_unbounded_interval_not_an_error() -> None:
+    # The smallest positive mean beside a stdev of 1e300: the relative error once divided
+    # by zero (its square underflowed).
+    base = Summary(n=3, mean=5e-324, stdev=1e300)
+    cont = Summary(n=3, mean=1.0, stdev=0.1)
+    result = compare_samples([], [], baseline_summary=base, contender_summary=cont)
+    assert result.verdict is Verdict.UNCHANGED
+    assert result.ratio_ci is not None and result.ratio_ci[1] == float("inf")

@@ -67,7 +67,13 @@ def compare_summaries(
         notes.append("the baseline mean is not positive: no ratio, no verdict")
     else:
         # Delta method for a ratio of independent means: relative variances add up.
-        rel = math.sqrt(a / base_mean**2 + b / cont_mean**2) if cont_mean else math.inf
+        # From the coefficients of variation, in the figures' own units: a mean far below
+        # its stdev (5e-324 beside 1e300) would underflow to 0 once scaled or squared.
+        # Products, not powers: an overflow gives infinity (an unbounded interval), where
+        # ** raises.
+        cv_base = base.stdev / abs(base.mean)
+        cv_cont = cont.stdev / abs(cont.mean) if cont.mean else math.inf
+        rel = math.sqrt(cv_base * cv_base / base.n + cv_cont * cv_cont / cont.n)
         quantile = float(special.stdtrit(max(df, 1.0), (1 + level) / 2))
         ci = (ratio * (1 - quantile * rel), ratio * (1 + quantile * rel))
     return Comparison(

@@ -38,3 +38,31 @@ def test_summary_fallback_when_samples_are_too_few_to_decide() -> None:
     assert result.basis == "summary"
     assert result.verdict is Verdict.SLOWER
     assert "3 and 3 samples cannot reach" in result.notes[0]
+
+
+@pytest.mark.parametrize("magnitude", [1e-300, 1.0, 1e160, 1e300, 1.7e308])
+def test_summaries_compare_at_any_magnitude(magnitude: float) -> None:
+    # Found by the terminal's hostile-number test (issue 17): a stdev of 1e160 squared
+    # overflowed (OverflowError), and `perffarm compare` crashed on such stored runs.
+    base = Summary(n=3, mean=magnitude * 0.5, stdev=magnitude * 0.005)
+    cont = Summary(n=3, mean=magnitude * 0.55, stdev=magnitude * 0.005)
+    result = compare_samples([], [], baseline_summary=base, contender_summary=cont)
+    reference = compare_samples(
+        [],
+        [],
+        baseline_summary=Summary(n=3, mean=0.5, stdev=0.005),
+        contender_summary=Summary(n=3, mean=0.55, stdev=0.005),
+    )
+    assert result.verdict is reference.verdict
+    assert result.ratio == pytest.approx(reference.ratio, rel=1e-9)
+    assert result.p_value == pytest.approx(reference.p_value, rel=1e-6)
+
+
+def test_a_mean_far_below_its_stdev_gives_an_unbounded_interval_not_an_error() -> None:
+    # The smallest positive mean beside a stdev of 1e300: the relative error once divided
+    # by zero (its square underflowed).
+    base = Summary(n=3, mean=5e-324, stdev=1e300)
+    cont = Summary(n=3, mean=1.0, stdev=0.1)
+    result = compare_samples([], [], baseline_summary=base, contender_summary=cont)
+    assert result.verdict is Verdict.UNCHANGED
+    assert result.ratio_ci is not None and result.ratio_ci[1] == float("inf")

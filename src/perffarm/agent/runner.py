@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 import platformdirs
 
+from perffarm.agent import children
 from perffarm.agent.build import BuildConfig, BuildError, BuildWorkspace, build_variables, run_build
 from perffarm.agent.config import PlannedMeasurement, Suite
 from perffarm.agent.experiment import Experiment, Progress
@@ -194,7 +195,12 @@ def run_suite(
     guard.install()
     started_at = datetime.now(UTC)
     t0 = time.time()
-    work_dir = Path(tempfile.mkdtemp(prefix="perffarm-run-", dir=settings.work_dir or None))
+    work_dir = Path(
+        tempfile.mkdtemp(prefix=children.RUN_FOLDER_PREFIX, dir=settings.work_dir or None)
+    )
+    # On the machine lock's record until removed: the next run removes it if this one is
+    # killed (perffarm.agent.children).
+    children.track_folder(work_dir)
     stop_event = threading.Event()
     context = MeasurementContext(
         suite_dir=suite.directory.resolve(),
@@ -271,6 +277,7 @@ def run_suite(
         with guard.holding():
             series = sampler.stop() if sampler is not None else []
             shutil.rmtree(work_dir, ignore_errors=True)
+            children.untrack_folder(work_dir)
     try:
         with guard.holding():
             if guard.requested:

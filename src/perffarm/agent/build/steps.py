@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from perffarm.agent import children
 from perffarm.agent.build.config import CHECKOUT_STEP, BuildConfig
 from perffarm.agent.build.workspace import BuildError, BuildWorkspace, remove_tree, some_branches
 from perffarm.model import Attachment, Build, BuildStep, Source
@@ -227,19 +228,26 @@ def _run_step(
     a signal).
 
     The step gets its own process group so that a timeout or Ctrl-C stops everything it
-    started (make -j spawns many), not only the shell. Its output goes to a file without a
-    name, so that what it prints in clear is never a file anyone could find.
+    started (make -j spawns many), not only the shell; a guardian leads the group and kills
+    it if perffarm dies (perffarm.agent.children), and the group is on the lock's record.
+    Its output goes to a file without a name, so that what it prints in clear is never a
+    file anyone could find.
     """
-    with tempfile.TemporaryFile(dir=log_path.parent) as output:
+    with (
+        tempfile.TemporaryFile(dir=log_path.parent) as output,
+        contextlib.ExitStack() as record,
+    ):
         proc = subprocess.Popen(
-            ["/bin/sh", "-c", command],
+            children.guarded(["/bin/sh", "-c", command]),
             cwd=cwd,
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=children.die_with_parent(),
         )
+        record.enter_context(children.tracked_group(proc.pid))
         note = b""
         try:
             status = proc.wait(timeout=timeout)

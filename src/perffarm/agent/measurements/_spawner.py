@@ -7,6 +7,14 @@ memory as its max RSS. Forked from this small interpreter (started with ``-I -S`
 
 Protocol: one JSON request per line on stdin, one JSON answer per line on stdout. The
 process ends when stdin closes. It imports nothing from perffarm on purpose.
+
+It dies with perffarm, and so do the commands it started (perffarm.agent.children): perffarm
+starts it as the leader of a new process group with a parent-death signal (SIGTERM); the
+commands stay in its group, and on that signal it kills the whole group. A SIGTERM while
+perffarm lives is perffarm ending the group itself, and is left to the command.
+
+``_spawner.py --guard PARENT_PID -- ARGV...`` is the same guard around one command (a build
+step): it runs ARGV in its group and exits with ARGV's status (dying of the same signal).
 """
 
 import json
@@ -69,10 +77,41 @@ def _run(request):
     }
 
 
-def main():
-    # Ctrl-C reaches the whole process group: the command dies of it, and this process
-    # reports that, instead of dying first and leaving perffarm without an answer.
+def _guard_group(parent):
+    """End the whole process group when ``parent`` (perffarm) has died."""
+
+    def on_sigterm(signum, frame):
+        if os.getppid() != parent:  # re-parented: perffarm is gone
+            os.killpg(0, signal.SIGKILL)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    if os.getppid() != parent:
+        os.killpg(0, signal.SIGKILL)
+
+
+def guard(parent, argv):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _guard_group(parent)
+    try:
+        pid = os.posix_spawnp(argv[0], argv, os.environ, setsigdef=(signal.SIGINT,))
+    except OSError as exc:
+        sys.stderr.write(f"cannot start {argv[0]}: {exc.strerror}\n")
+        sys.exit(127)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    sys.exit(code)
+
+
+def main():
+    # perffarm forwards Ctrl-C to the whole process group: the command dies of it, and
+    # this process reports that, instead of dying first and leaving perffarm without an
+    # answer.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if len(sys.argv) > 1:
+        _guard_group(int(sys.argv[1]))
     for line in sys.stdin:
         try:
             answer = _run(json.loads(line))
@@ -83,4 +122,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--guard"]:
+        guard(int(sys.argv[2]), sys.argv[4:])
+    else:
+        main()

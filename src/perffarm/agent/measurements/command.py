@@ -9,10 +9,12 @@ directory is 0700) and removed as soon as they are read.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -21,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from perffarm.agent import children
 from perffarm.agent.experiment import Experiment
 from perffarm.agent.measurement import Measurement, MeasurementOptions
 from perffarm.model import Direction
@@ -302,22 +305,38 @@ class CommandMeasurement(Measurement):
 
 
 class Spawner:
-    """The small helper process (see _spawner.py) that forks and times each repetition."""
+    """The small helper process (see _spawner.py) that forks and times each repetition.
+
+    It leads a process group of its own, shared with the commands it starts, and ends that
+    group if perffarm dies (perffarm.agent.children); the group is on the machine lock's
+    record while it exists. Being a group of its own, it does not get the terminal's Ctrl-C:
+    an interrupt of perffarm is forwarded to it.
+    """
 
     def __init__(self) -> None:
         self._process = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(Path(__file__).with_name("_spawner.py"))],
+            [sys.executable, "-I", "-S", str(children.SPAWNER), str(os.getpid())],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
             bufsize=1,
+            start_new_session=True,
+            preexec_fn=children.die_with_parent(),
         )
+        self._record = contextlib.ExitStack()
+        self._record.enter_context(children.tracked_group(self._process.pid))
 
     def run(self, request: dict[str, Any]) -> dict[str, Any]:
         assert self._process.stdin is not None and self._process.stdout is not None
-        self._process.stdin.write(json.dumps(request) + "\n")
-        self._process.stdin.flush()
-        line = self._process.stdout.readline()
+        try:
+            self._process.stdin.write(json.dumps(request) + "\n")
+            self._process.stdin.flush()
+            line = self._process.stdout.readline()
+        except KeyboardInterrupt:
+            # Ctrl-C or SIGTERM of perffarm: the command dies of SIGINT, as it would of a
+            # Ctrl-C at the terminal; the launcher ignores it and reports.
+            self._signal_group(signal.SIGINT)
+            raise
         if not line:
             raise CommandFailed("the command launcher stopped unexpectedly")
         answer = json.loads(line)
@@ -326,15 +345,27 @@ class Spawner:
         return answer
 
     def close(self) -> None:
-        if self._process.stdin:
-            self._process.stdin.close()
         try:
-            self._process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        if self._process.stdout:
-            self._process.stdout.close()
+            if self._process.stdin:
+                self._process.stdin.close()
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                # A command that outlived its interrupt: the whole group goes.
+                self._signal_group(signal.SIGKILL)
+                self._process.wait()
+            # Whatever is left in the group (a command's background child, or the commands
+            # of a launcher that was killed) goes with it. The launcher has been reaped, but
+            # the kernel keeps its pid from reuse while the group has members.
+            self._signal_group(signal.SIGKILL)
+            if self._process.stdout:
+                self._process.stdout.close()
+        finally:
+            self._record.close()
+
+    def _signal_group(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._process.pid, sig)
 
 
 def _extract_value(extractor: MetricExtractor, text: str) -> float:

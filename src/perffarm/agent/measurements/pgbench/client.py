@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+from perffarm.agent import children
 
 
 def run_client(
@@ -26,7 +29,7 @@ def run_client(
     Ctrl-C reaches perffarm, which then kills it, rather than the program alone; it is
     killed too when ``stop_event`` is set or the timeout passes.
     """
-    with tempfile.TemporaryFile() as out:
+    with tempfile.TemporaryFile() as out, contextlib.ExitStack() as record:
         proc = subprocess.Popen(
             argv,
             stdout=out,
@@ -34,7 +37,11 @@ def run_client(
             env=env,
             cwd=cwd,
             start_new_session=True,
+            # One process: it dies with perffarm (perffarm.agent.children) and is on the
+            # lock's record meanwhile.
+            preexec_fn=children.die_with_parent(signal.SIGKILL),
         )
+        record.enter_context(children.tracked_group(proc.pid))
         stopped = False
         deadline = None if timeout is None else time.monotonic() + timeout
         try:

@@ -229,6 +229,15 @@ def test_a_load_tests_creator_makes_tokens_for_its_workers(
         ["machine", "ungrant"],
         ["machine", "grants"],
         ["loadtest", "token"],
+        ["machine", "retire"],
+        ["data", "delete"],
+        ["data", "keep"],
+        ["data", "keep-project"],
+        ["data", "delete-project"],
+        ["data", "retention"],
+        ["data", "prune"],
+        ["data", "audit"],
+        ["prune"],
     ],
 )
 def test_the_new_commands_have_help_with_an_example(
@@ -236,3 +245,64 @@ def test_the_new_commands_have_help_with_an_example(
 ) -> None:
     assert main([*command, "--help"]) == 0
     assert "Example: perffarm " in capsys.readouterr().out
+
+
+def test_owners_delete_and_keep_their_runs_and_admins_see_the_audit(
+    place: Place, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.server.support import make_run
+
+    _register(place, capsys, "alice", "lab-del")
+    alice = ("--creds-dir", place.dirs["alice"])
+    bob = ("--creds-dir", place.dirs["bob"])
+    root = ("--creds-dir", place.dirs["root"])
+    assert _run(capsys, "machine", "approve", "lab-del", *root)[0] == 0
+    upload = {"Authorization": f"Bearer {place.secrets['alice']}", "X-Perffarm-Machine": "lab-del"}
+    runs = [make_run(machine="lab-del", project="lifecycle", hour=h) for h in range(3)]
+    for run in runs:
+        stored = httpx.post(
+            f"{place.url}/api/v1/runs",
+            content=run.to_json(),
+            headers={**upload, "Content-Type": "application/json"},
+        )
+        assert stored.status_code == 201, stored.text
+
+    # Bob may not delete Alice's run; Alice may, and keep another whole.
+    code, _, err = _run(capsys, "data", "delete", str(runs[0].id), *bob)
+    assert code == 1 and "only the owner of machine 'lab-del'" in _one_line(err)
+    code, out, err = _run(capsys, "data", "delete", str(runs[0].id), "--json", *alice)
+    assert code == 0, err
+    assert json.loads(out) == [{"id": str(runs[0].id), "alerts_removed": 0}]
+    assert _run(capsys, "data", "keep", str(runs[1].id), *alice)[0] == 0
+    listed = httpx.get(f"{place.url}/api/v1/runs", params={"project": "lifecycle"}).json()
+    assert {(r["id"], r["keep"]) for r in listed["items"]} == {
+        (str(runs[1].id), True),
+        (str(runs[2].id), False),
+    }
+
+    # Only admins delete projects, see the retention and the audit trail.
+    code, _, err = _run(capsys, "data", "delete-project", "lifecycle", "--yes", *alice)
+    assert code == 1 and "admin" in _one_line(err)
+    code, _, err = _run(capsys, "data", "delete-project", "lifecycle", *root)
+    assert code == 2 and "--yes" in _one_line(err)
+    code, out, err = _run(capsys, "data", "retention", "--json", *root)
+    assert code == 0 and json.loads(out)["policy"]["keep_samples"] == "forever"
+    code, out, err = _run(capsys, "data", "audit", "--json", *root)
+    assert code == 0, err
+    assert {(e["actor"], e["action"], e["target"]) for e in json.loads(out)} >= {
+        ("user:alice", "delete run", str(runs[0].id))
+    }
+
+    # Retiring: the owner may; the machine then uploads no more.
+    code, _, err = _run(capsys, "machine", "retire", "lab-del", *bob)
+    assert code == 1
+    code, out, err = _run(capsys, "machine", "retire", "lab-del", "--json", *alice)
+    assert code == 0 and json.loads(out)["retired_at"]
+    refused = httpx.post(
+        f"{place.url}/api/v1/runs",
+        content=make_run(machine="lab-del", project="lifecycle", hour=9).to_json(),
+        headers={**upload, "Content-Type": "application/json"},
+    )
+    assert refused.status_code == 403
+    code, out, err = _run(capsys, "data", "delete-project", "lifecycle", "--yes", *root)
+    assert code == 0 and "2 runs" in out

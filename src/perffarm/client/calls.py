@@ -27,6 +27,14 @@ from perffarm.model.api import (
     ProbeFigures,
     SingleResult,
 )
+from perffarm.model.lifecycle import (
+    AuditEvent,
+    KeepRequest,
+    ProjectDeleted,
+    PruneReport,
+    RunDeleted,
+    Usage,
+)
 from perffarm.model.loadtest import BatchAck, LoadTestToken
 
 JSON = {"Content-Type": "application/json"}
@@ -114,6 +122,99 @@ def ungrant_machine(name: str, user: str) -> Call[list[MachineGrant]]:
         _grants,
         # Sent again after it was done, it would be refused as a grant that is not there.
         idempotent=False,
+    )
+
+
+def retire_machine(name: str) -> Call[MachineInfo]:
+    """Retire a machine: its history stays, it uploads no more."""
+    return Call(
+        "POST",
+        f"/machines/{_segment(name)}/retire",
+        f"retiring machine {name!r}",
+        lambda r: MachineInfo.model_validate_json(r.content),
+        idempotent=True,
+    )
+
+
+# -- data over years ---------------------------------------------------------------------
+
+
+def delete_run(run_id: str) -> Call[RunDeleted]:
+    return Call(
+        "DELETE",
+        f"/runs/{_segment(run_id)}",
+        f"deleting run {run_id}",
+        lambda r: RunDeleted.model_validate_json(r.content),
+        # Sent again after it was done, it would answer that there is no such run.
+        idempotent=False,
+    )
+
+
+def keep_run(run_id: str, keep: bool) -> Call[KeepRequest]:
+    return Call(
+        "PUT",
+        f"/runs/{_segment(run_id)}/keep",
+        f"marking run {run_id}",
+        lambda r: KeepRequest.model_validate_json(r.content),
+        idempotent=True,
+        options={"json": {"keep": keep}},
+    )
+
+
+def delete_project(project: str) -> Call[ProjectDeleted]:
+    return Call(
+        "DELETE",
+        f"/projects/{_segment(project)}",
+        f"deleting project {project!r}",
+        lambda r: ProjectDeleted.model_validate_json(r.content),
+        idempotent=False,
+    )
+
+
+def keep_project(project: str, branch: str, keep: bool) -> Call[Any]:
+    """Mark (or unmark) a project, or one of its branches, to keep its runs whole."""
+    path = f"/projects/{_segment(project)}/keep"
+    options: dict[str, Any] = (
+        {"json": {"branch": branch}} if keep else {"params": {"branch": branch}}
+    )
+    return Call(
+        "PUT" if keep else "DELETE",
+        path,
+        f"{'marking' if keep else 'unmarking'} project {project!r}",
+        lambda r: r.json(),
+        idempotent=True,
+        options=options,
+    )
+
+
+def retention() -> Call[Usage]:
+    return Call(
+        "GET",
+        "/admin/retention",
+        "reading the retention policy",
+        lambda r: Usage.model_validate_json(r.content),
+    )
+
+
+def prune(dry_run: bool) -> Call[PruneReport]:
+    return Call(
+        "POST",
+        "/admin/prune",
+        "pruning",
+        lambda r: PruneReport.model_validate_json(r.content),
+        # Applying the policy twice removes nothing more.
+        idempotent=True,
+        options={"params": {"dry_run": dry_run}},
+    )
+
+
+def audit(limit: int) -> Call[list[AuditEvent]]:
+    return Call(
+        "GET",
+        "/admin/audit",
+        "reading the audit trail",
+        lambda r: [AuditEvent.model_validate(item) for item in _json_object(r)["items"]],
+        options={"params": {"limit": limit}},
     )
 
 

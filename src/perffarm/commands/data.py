@@ -5,8 +5,7 @@ from typing import Any
 
 import typer
 
-from perffarm.commands._shared import JSON_OPTION, group
-from perffarm.commands.login import LOGIN_CREDS_HELP, SERVER_HELP
+from perffarm.commands._shared import ADMIN_HELP, CREDS_HELP, JSON_OPTION, acting_as, group
 
 app = group(
     "data",
@@ -15,20 +14,37 @@ app = group(
     "Example: perffarm data delete 0b7e2c1a-5a47-4a2b-9d1c-2f3e4d5c6b7a",
 )
 
-_SERVER = typer.Option(None, "--server", "-s", help=SERVER_HELP)
-_CREDS = typer.Option(None, "--creds-dir", help=LOGIN_CREDS_HELP, show_default=False)
+_SERVER = typer.Option(
+    None,
+    "--server",
+    "-s",
+    help="Results server URL. Default: the one you signed in to last.",
+    show_default=False,
+)
+_ADMIN_TOKEN = typer.Option(
+    None,
+    "--admin-token",
+    envvar="PERFFARM_ADMIN_TOKEN",
+    help=ADMIN_HELP + " Default: you, signed in with `perffarm login`.",
+    show_default=False,
+)
+_CREDS = typer.Option(None, "--creds-dir", help=CREDS_HELP, show_default=False)
 
 
 def _call(
-    creds_dir: "str | None", server: "str | None", method: str, path: str, **kwargs: Any
+    server: "str | None", creds_dir: "str | None", admin_token: "str | None", make: Any
 ) -> Any:
-    """One API call as the signed-in user; a refusal becomes one line."""
-    from perffarm.agent import login as flow
+    """One typed call (``perffarm.client.calls``) as you, signed in, with your rights (or
+    with the admin token); a refusal becomes one line."""
+    from perffarm.client import Client
+    from perffarm.client.errors import ClientError
     from perffarm.console import UserError
 
+    url, token = acting_as(server, creds_dir, admin_token, needed_for=make.what.capitalize())
     try:
-        return flow.checked(flow.api(flow.current(creds_dir, server), method, path, **kwargs))
-    except flow.LoginError as exc:
+        with Client(url, token=token, retries=1, timeout=120.0) as client:
+            return client.call(make)
+    except ClientError as exc:
         raise UserError(str(exc)) from None
 
 
@@ -36,6 +52,7 @@ def _call(
 def data_delete(
     run_ids: list[str] = typer.Argument(..., help="Ids of the runs to delete."),
     server: "str | None" = _SERVER,
+    admin_token: "str | None" = _ADMIN_TOKEN,
     creds_dir: "str | None" = _CREDS,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -44,16 +61,22 @@ def data_delete(
 
     Example: perffarm data delete 0b7e2c1a-5a47-4a2b-9d1c-2f3e4d5c6b7a
     """
+    from perffarm.client import calls
     from perffarm.console import console, print_json
 
-    answers = [_call(creds_dir, server, "DELETE", f"/runs/{run_id}") for run_id in run_ids]
+    answers = [
+        _call(server, creds_dir, admin_token, calls.delete_run(run_id)) for run_id in run_ids
+    ]
     if as_json:
-        print_json(answers)
+        print_json([answer.model_dump(mode="json") for answer in answers])
         return
     for answer in answers:
-        alerts = answer["alerts_removed"]
-        extra = f" and {alerts} alerts it was the evidence of" if alerts else ""
-        console.print(f"deleted run {answer['id']}{extra}", markup=False)
+        extra = (
+            f" and {answer.alerts_removed} alerts it was the evidence of"
+            if answer.alerts_removed
+            else ""
+        )
+        console.print(f"deleted run {answer.id}{extra}")
 
 
 @app.command("delete-project")
@@ -61,6 +84,7 @@ def data_delete_project(
     project: str = typer.Argument(..., help="The project whose runs all go."),
     yes: bool = typer.Option(False, "--yes", help="Do it: without it, nothing is deleted."),
     server: "str | None" = _SERVER,
+    admin_token: "str | None" = _ADMIN_TOKEN,
     creds_dir: "str | None" = _CREDS,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -69,17 +93,16 @@ def data_delete_project(
 
     Example: perffarm data delete-project old-prototype --yes
     """
-    from urllib.parse import quote
-
+    from perffarm.client import calls
     from perffarm.console import UsageError, console, print_json
 
     if not yes:
         raise UsageError(f"this deletes every run of project {project!r}: add --yes to do it")
-    answer = _call(creds_dir, server, "DELETE", f"/projects/{quote(project, safe='')}")
+    answer = _call(server, creds_dir, admin_token, calls.delete_project(project))
     if as_json:
-        print_json(answer)
+        print_json(answer.model_dump(mode="json"))
     else:
-        console.print(f"deleted project {project}: {answer['runs_deleted']} runs", markup=False)
+        console.print(f"deleted project {project}: {answer.runs_deleted} runs")
 
 
 @app.command("keep")
@@ -87,6 +110,7 @@ def data_keep(
     run_id: str = typer.Argument(..., help="The run to keep whole."),
     off: bool = typer.Option(False, "--off", help="Remove the mark instead."),
     server: "str | None" = _SERVER,
+    admin_token: "str | None" = _ADMIN_TOKEN,
     creds_dir: "str | None" = _CREDS,
 ) -> None:
     """Mark a run to keep its samples and attachments whatever the retention (your
@@ -94,9 +118,10 @@ def data_keep(
 
     Example: perffarm data keep 0b7e2c1a-5a47-4a2b-9d1c-2f3e4d5c6b7a
     """
+    from perffarm.client import calls
     from perffarm.console import console
 
-    _call(creds_dir, server, "PUT", f"/runs/{run_id}/keep", json={"keep": not off})
+    _call(server, creds_dir, admin_token, calls.keep_run(run_id, not off))
     console.print(f"run {run_id} {'follows the retention again' if off else 'is kept whole'}")
 
 
@@ -106,6 +131,7 @@ def data_keep_project(
     branch: str = typer.Option("", "--branch", "-b", help="Only this branch of it."),
     off: bool = typer.Option(False, "--off", help="Remove the mark instead."),
     server: "str | None" = _SERVER,
+    admin_token: "str | None" = _ADMIN_TOKEN,
     creds_dir: "str | None" = _CREDS,
 ) -> None:
     """Keep the samples of a project's runs (or one branch's) whatever the retention
@@ -113,23 +139,18 @@ def data_keep_project(
 
     Example: perffarm data keep-project postgres --branch REL_17_STABLE
     """
-    from urllib.parse import quote
-
+    from perffarm.client import calls
     from perffarm.console import console
 
-    path = f"/projects/{quote(project, safe='')}/keep"
+    _call(server, creds_dir, admin_token, calls.keep_project(project, branch, not off))
     what = f"{project}" + (f" branch {branch}" if branch else "")
-    if off:
-        _call(creds_dir, server, "DELETE", path, params={"branch": branch})
-        console.print(f"{what} follows the retention again", markup=False)
-    else:
-        _call(creds_dir, server, "PUT", path, json={"branch": branch})
-        console.print(f"{what} keeps its samples", markup=False)
+    console.print(f"{what} follows the retention again" if off else f"{what} keeps its samples")
 
 
 @app.command("retention")
 def data_retention(
     server: "str | None" = _SERVER,
+    admin_token: "str | None" = _ADMIN_TOKEN,
     creds_dir: "str | None" = _CREDS,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -138,19 +159,19 @@ def data_retention(
 
     Example: perffarm data retention --json
     """
+    from perffarm.client import calls
     from perffarm.console import console, print_json
 
-    usage = _call(creds_dir, server, "GET", "/admin/retention")
+    usage = _call(server, creds_dir, admin_token, calls.retention())
     if as_json:
-        print_json(usage)
+        print_json(usage.model_dump(mode="json"))
         return
-    policy, would = usage["policy"], usage["would_remove"]
+    policy, would = usage.policy, usage.would_remove
     console.print(
-        f"samples kept {policy['keep_samples']}, datapoints kept {policy['keep_datapoints']}; "
-        f"now the policy would reduce {would['runs_reduced']:,} runs "
-        f"({would['samples_removed']:,} samples) and remove {would['datapoints_removed']:,} "
-        "datapoints",
-        markup=False,
+        f"samples kept {policy.keep_samples}, datapoints kept {policy.keep_datapoints}; "
+        f"now the policy would reduce {would.runs_reduced:,} runs "
+        f"({would.samples_removed:,} samples) and remove {would.datapoints_removed:,} "
+        "datapoints"
     )
 
 
@@ -158,6 +179,7 @@ def data_retention(
 def data_prune(
     dry_run: bool = typer.Option(False, "--dry-run", help="Count what would go; change nothing."),
     server: "str | None" = _SERVER,
+    admin_token: "str | None" = _ADMIN_TOKEN,
     creds_dir: "str | None" = _CREDS,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -165,22 +187,26 @@ def data_prune(
 
     Example: perffarm data prune --dry-run
     """
+    from perffarm.client import calls
     from perffarm.console import console, print_json
 
-    report = _call(creds_dir, server, "POST", "/admin/prune", params={"dry_run": dry_run})
+    report = _call(server, creds_dir, admin_token, calls.prune(dry_run))
     if as_json:
-        print_json(report)
+        print_json(report.model_dump(mode="json"))
         return
     verb = "would remove" if dry_run else "removed"
-    for name, value in report.items():
+    for name, value in report.model_dump().items():
         if name != "dry_run" and value:
-            console.print(f"{verb} {value:,} {name.replace('_', ' ')}", markup=False)
+            console.print(f"{verb} {value:,} {name.replace('_', ' ')}")
+    if not report.removed_anything():
+        console.print(f"{verb} nothing")
 
 
 @app.command("audit")
 def data_audit(
     limit: int = typer.Option(50, "--limit", "-n", min=1, max=1000, help="How many events."),
     server: "str | None" = _SERVER,
+    admin_token: "str | None" = _ADMIN_TOKEN,
     creds_dir: "str | None" = _CREDS,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -189,21 +215,17 @@ def data_audit(
     Example: perffarm data audit --limit 20
     """
     from rich.table import Table
-    from rich.text import Text
 
+    from perffarm.client import calls
     from perffarm.console import console, print_json
 
-    events = _call(creds_dir, server, "GET", "/admin/audit", params={"limit": limit})["items"]
+    events = _call(server, creds_dir, admin_token, calls.audit(limit))
     if as_json:
-        print_json(events)
+        print_json([event.model_dump(mode="json") for event in events])
         return
     table = Table("when", "who", "did", "what", "detail", title="audit")
     for event in events:
         table.add_row(
-            event["at"][:16].replace("T", " "),
-            Text(event["actor"]),
-            event["action"],
-            Text(event["target"]),
-            Text(event["detail"]),
+            f"{event.at:%Y-%m-%d %H:%M}", event.actor, event.action, event.target, event.detail
         )
     console.print(table)

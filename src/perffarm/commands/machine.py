@@ -1,4 +1,4 @@
-"""`perffarm machine register|approve|list|grant|ungrant|grants`: this machine and the
+"""`perffarm machine register|approve|list|grant|ungrant|grants|retire`: this machine and the
 others on a results server.
 
 Every command but `register` acts as you, as the web does: signed in (`perffarm login`),
@@ -305,3 +305,31 @@ def machine_grants(
     except ClientError as exc:
         raise UserError(str(exc)) from None
     _print_grants(name, grants, as_json)
+
+
+@app.command("retire")
+def machine_retire(
+    name: str = typer.Argument(..., help="Your machine."),
+    server: str | None = _SERVER,
+    admin_token: str | None = _ADMIN_TOKEN,
+    creds_dir: str | None = _CREDS_DIR,
+    as_json: bool = typer.Option(False, "--json", help="Print the machine as JSON."),
+) -> None:
+    """Retire a machine: its runs stay on every chart and comparison, it uploads no more.
+    Its owner or an admin; recorded in the server's audit trail.
+
+    Example: perffarm machine retire lab-01
+    """
+    from perffarm.client.errors import ClientError
+    from perffarm.console import UserError, console, print_json
+
+    url, token = acting_as(server, creds_dir, admin_token, needed_for="Retiring a machine")
+    try:
+        with _client(url, token) as client:
+            machine = client.retire_machine(name)
+    except ClientError as exc:
+        raise UserError(str(exc)) from None
+    if as_json:
+        print_json(machine.model_dump(mode="json"))
+    else:
+        console.print(f"machine {name} retired on {url}: its history stays, it uploads no more")

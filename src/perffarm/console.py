@@ -121,8 +121,11 @@ class UsageError(UserError):
 
 
 def report_error(message: str) -> None:
-    # Brackets in a message (IPv6 hosts, "perffarm[server]") are text like any other.
-    err_console.print(line(("error:", "bold red"), " ", message), soft_wrap=True)
+    """One line on stderr, whatever the message holds: brackets (IPv6 hosts,
+    "perffarm[server]") are text like any other, and a line break (a file name may hold
+    one) is written as an escape."""
+    one_line = message.replace("\r", "\\r").replace("\n", "\\n")
+    err_console.print(line(("error:", "bold red"), " ", one_line), soft_wrap=True)
 
 
 def print_json(data: Any) -> None:

@@ -82,3 +82,29 @@ def test_the_basic_summary_of_nothing_and_of_extreme_values() -> None:
     assert huge.mean == 1e308 and huge.stdev == 0.0
     assert basic_summary(np.array([1.0, 3.0])).median == 2.0
     assert all(type(value) is float for value in basic_summary(np.array([1.0, 3.0]))[1:])
+
+
+@pytest.mark.parametrize(
+    "samples",
+    [
+        [1e308, 1.7976931348623157e308, 1.7976931348623157e308],
+        [-1.7976931348623157e308, 1.7976931348623157e308],
+        [1e200, -1e200, 3e200, 5e-324],
+        [5e-324, -5e-324, 0.0, -0.0],
+        [1.7976931348623157e308] * 7,
+    ],
+)
+def test_samples_near_the_limits_of_a_double_give_finite_figures_or_none(
+    samples: list[float],
+) -> None:
+    """Found by tests/server/test_hostile_runs.py: the mean's sum overflowed (a 500 at
+    upload), a deviation or its square did (an infinite stdev the document cannot hold)."""
+    basic = basic_summary(samples)
+    assert basic.min <= basic.mean <= basic.max and basic.min <= basic.median <= basic.max
+    summary = summarize(samples)  # the model refuses any figure that is not finite
+    assert summary.mean == basic.mean and summary.stdev == basic.stdev
+    if samples[0] == -1.7976931348623157e308:
+        assert basic.stdev is None and summary.mean_ci is None
+    if len(set(samples)) == 1:
+        assert basic.stdev == 0.0 and summary.mean_ci is not None
+    assert basic_summary([1e200, 3e200]).stdev == pytest.approx(statistics.stdev([1.0, 3.0]) * 1e200)

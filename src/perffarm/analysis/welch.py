@@ -39,11 +39,16 @@ def compare_summaries(
             )
         if n < FEW_SAMPLES:
             notes.append(f"{side}: only {n} repetitions behind the summary")
-    a = base.stdev**2 / base.n
-    b = cont.stdev**2 / cont.n
+    # The test and the interval do not depend on the unit: computed on means and stdevs
+    # divided by a power of two (exact) that brings the largest below 2, no square
+    # overflows (stdevs near 1e200) and no difference of means does (1e308 and -1e308).
+    scale = _scale(base.mean, cont.mean, base.stdev, cont.stdev)
+    base_mean, cont_mean = base.mean / scale, cont.mean / scale
+    a = (base.stdev / scale) ** 2 / base.n
+    b = (cont.stdev / scale) ** 2 / cont.n
     se2 = a + b
     if se2 > 0:
-        t = (cont.mean - base.mean) / math.sqrt(se2)
+        t = (cont_mean - base_mean) / math.sqrt(se2)
         spread = a * a / (base.n - 1) + b * b / (cont.n - 1)
         if spread > 0:
             df = se2**2 / spread
@@ -60,8 +65,13 @@ def compare_summaries(
     if ratio is None:
         notes.append("the baseline mean is not positive: no ratio, no verdict")
     else:
-        # Delta method for a ratio of independent means: relative variances add up.
-        rel = math.sqrt(a / base.mean**2 + b / cont.mean**2) if cont.mean else math.inf
+        # Delta method for a ratio of independent means: relative variances (squared
+        # coefficients of variation) add up. A mean near the smallest float gives an
+        # infinite interval instead of a division by zero.
+        base_cv, cont_cv = base.stdev / abs(base.mean), (
+            cont.stdev / abs(cont.mean) if cont.mean else math.inf
+        )
+        rel = math.sqrt(base_cv * base_cv / base.n + cont_cv * cont_cv / cont.n)
         quantile = float(special.stdtrit(max(df, 1.0), (1 + level) / 2))
         ci = (ratio * (1 - quantile * rel), ratio * (1 + quantile * rel))
     return Comparison(
@@ -84,3 +94,10 @@ def compare_summaries(
         alpha=alpha,
         notes=notes,
     )
+
+
+def _scale(*values: float) -> float:
+    """A power of two within a factor 2 of the largest magnitude of ``values`` (1 for all
+    zero): dividing by it is exact and leaves magnitudes below 2."""
+    largest = max(abs(value) for value in values)
+    return math.ldexp(1.0, math.frexp(largest)[1] - 1) if largest else 1.0

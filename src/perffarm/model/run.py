@@ -43,6 +43,9 @@ def _finite_params(params: dict[str, ParamValue]) -> dict[str, ParamValue]:
 
 Params = Annotated[dict[str, ParamValue], AfterValidator(_finite_params)]
 JsonValue = Any
+# Every number of the document's own fields is finite: JSON has no NaN or infinity, so a
+# non-finite figure would be written as null and the document would not read back.
+Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class _Strict(BaseModel):
@@ -84,29 +87,29 @@ class Source(_Strict):
 
 
 class ConfidenceInterval(_Strict):
-    low: float
-    high: float
-    level: float = 0.95
+    low: Finite
+    high: Finite
+    level: Finite = 0.95
 
 
 class Summary(_Strict):
     """Statistics computed from a result's samples (see perffarm.analysis.statistics)."""
 
     n: int = Field(ge=0)
-    mean: float | None = None
-    median: float | None = None
-    stdev: float | None = None
-    min: float | None = None
-    max: float | None = None
-    cv: float | None = Field(default=None, description="Coefficient of variation, stdev/mean.")
+    mean: Finite | None = None
+    median: Finite | None = None
+    stdev: Finite | None = None
+    min: Finite | None = None
+    max: Finite | None = None
+    cv: Finite | None = Field(default=None, description="Coefficient of variation, stdev/mean.")
     mean_ci: ConfidenceInterval | None = Field(
         default=None, description="Confidence interval of the mean (Student's t)."
     )
     median_ci: ConfidenceInterval | None = Field(
         default=None, description="Distribution-free confidence interval of the median."
     )
-    q1: float | None = None
-    q3: float | None = None
+    q1: Finite | None = None
+    q3: Finite | None = None
     outliers: int = Field(default=0, description="Samples outside 1.5 IQR of the quartiles.")
     warnings: list[str] = Field(default_factory=list)
 
@@ -222,8 +225,8 @@ class Series(_Strict):
 
     name: str
     unit: str
-    t: list[float] = Field(default_factory=list)
-    values: list[float] = Field(default_factory=list)
+    t: list[Finite] = Field(default_factory=list)
+    values: list[Finite] = Field(default_factory=list)
     measurement: str | None = None
 
     @model_validator(mode="after")
@@ -259,7 +262,7 @@ class Environment(_Strict):
 class BuildStep(_Strict):
     name: str
     command: str | None = None
-    seconds: float | None = None
+    seconds: Finite | None = None
     exit_status: int | None = None
     log_attachment: str | None = None
 

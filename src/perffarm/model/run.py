@@ -176,7 +176,7 @@ class Attachment(_Strict):
         min_length=1,
         max_length=500,
         pattern=r"^[^\x00-\x1f\x7f]+$",
-        description="Unique in the run; any text but control characters.",
+        description="Unique in the run; any text but control characters, '.' and '..'.",
     )
     media_type: str = Field(
         "application/octet-stream",
@@ -209,6 +209,14 @@ class Attachment(_Strict):
 
     def data(self) -> bytes:
         return base64.b64decode(self.content)
+
+    @field_validator("name")
+    @classmethod
+    def _not_a_step(cls, name: str) -> str:
+        # Every URL reader takes "." and ".." as steps of the path: no link could name them.
+        if name in (".", ".."):
+            raise ValueError(f"{name!r} is not a name (a link to it would be a step up or here)")
+        return name
 
     @model_validator(mode="after")
     def _content_matches(self) -> Attachment:

@@ -342,7 +342,7 @@ PEOPLE = site.add(
 )
 PERSON = site.add(
     Page(
-        path="/people/{owner}",
+        path="/people/{owner:text}",
         name="person",
         source=params.reader,
         params=params.person,

@@ -107,4 +107,6 @@ def test_samples_near_the_limits_of_a_double_give_finite_figures_or_none(
         assert basic.stdev is None and summary.mean_ci is None
     if len(set(samples)) == 1:
         assert basic.stdev == 0.0 and summary.mean_ci is not None
-    assert basic_summary([1e200, 3e200]).stdev == pytest.approx(statistics.stdev([1.0, 3.0]) * 1e200)
+    assert basic_summary([1e200, 3e200]).stdev == pytest.approx(
+        statistics.stdev([1.0, 3.0]) * 1e200
+    )

@@ -68,9 +68,8 @@ def compare_summaries(
         # Delta method for a ratio of independent means: relative variances (squared
         # coefficients of variation) add up. A mean near the smallest float gives an
         # infinite interval instead of a division by zero.
-        base_cv, cont_cv = base.stdev / abs(base.mean), (
-            cont.stdev / abs(cont.mean) if cont.mean else math.inf
-        )
+        base_cv = base.stdev / abs(base.mean)
+        cont_cv = cont.stdev / abs(cont.mean) if cont.mean else math.inf
         rel = math.sqrt(base_cv * base_cv / base.n + cont_cv * cont_cv / cont.n)
         quantile = float(special.stdtrit(max(df, 1.0), (1 + level) / 2))
         ci = (ratio * (1 - quantile * rel), ratio * (1 + quantile * rel))

@@ -351,6 +351,61 @@ class RunDocument(_Strict):
         return cls.model_validate_json(text)
 
 
+# -- what a results server indexes ----------------------------------------------------------
+
+#: The longest text a results server keeps in the columns it indexes. The server refuses a
+#: run with a longer one; `perffarm import` and `ingest` refuse it before storing a run no
+#: server would take.
+INDEXED_LENGTHS: Final = {
+    "project": 200,
+    "tag": 200,
+    "source.branch": 200,
+    "source.commit": 100,
+    "environment.fingerprint": 200,
+}
+RESULT_INDEXED_LENGTHS: Final = {"benchmark": 500, "metric": 200, "unit": 50}
+_INDEXED_TIMES: Final = ("started_at", "finished_at", "source.commit_time")
+
+
+def _at(doc: RunDocument, dotted: str) -> Any:
+    value: Any = doc
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _text_problem(value: str | None, limit: int) -> str | None:
+    if value is None:
+        return None
+    if len(value) > limit:
+        return f"longer than {limit} characters"
+    if "\x00" in value:
+        return "contains a NUL character"
+    return None
+
+
+def index_problems(doc: RunDocument) -> list[tuple[str, str]]:
+    """(field, problem) of each value of ``doc`` a results server cannot index: text longer
+    than its column or with a NUL character (which PostgreSQL refuses and SQLite keeps),
+    a time that is out of range once in UTC. Fields are dotted (``results.3.metric``)."""
+    problems = []
+    for field, limit in INDEXED_LENGTHS.items():
+        if (problem := _text_problem(_at(doc, field), limit)) is not None:
+            problems.append((field, problem))
+    for number, result in enumerate(doc.results):
+        for field, limit in RESULT_INDEXED_LENGTHS.items():
+            if (problem := _text_problem(getattr(result, field), limit)) is not None:
+                problems.append((f"results.{number}.{field}", problem))
+    for field in _INDEXED_TIMES:
+        value = _at(doc, field)
+        try:
+            if value is not None:
+                value.astimezone(UTC)
+        except OverflowError:
+            problems.append((field, "out of range in UTC"))
+    return problems
+
+
 def run_json_schema() -> dict[str, Any]:
     """JSON Schema of the run document, generated from the models."""
     schema = RunDocument.model_json_schema(by_alias=True, mode="serialization")

@@ -7,6 +7,7 @@ count that PERFFARM_FUZZ_EXAMPLES raises for a deeper search (``scripts/fuzz-api
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -119,3 +120,42 @@ def visible_markup(html: str) -> list[str]:
     """Elements or handlers made from user text: the evil tag outside of text, or an
     ``on...=`` attribute after it. An empty list when every hostile snippet was escaped."""
     return re.findall(rf"<{EVIL_TAG}[^>]*>", html, flags=re.IGNORECASE)
+
+
+# -- load-test metrics ----------------------------------------------------------------------
+
+metric_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64)
+    | finite_floats()
+    | hostile_text(max_size=30),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(hostile_text(max_size=10), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+metrics = st.dictionaries(
+    st.sampled_from(["received", "sent", "latency", "errors", "p(99)"]) | hostile_text(max_size=40),
+    metric_values,
+    max_size=5,
+)
+
+
+@st.composite
+def metrics_text(draw: st.DrawFn) -> str:
+    """A metrics object as JSON text: as written, or with a number no double holds, nesting
+    no reader survives, or something that is not an object at all."""
+    value = draw(metrics)
+    text = json.dumps(value)
+    kind = draw(st.integers(0, 9))
+    if kind == 0:
+        text = json.dumps({**value, "bad": 7.0e-310}).replace(
+            "7e-310", draw(st.sampled_from(BAD_NUMBERS))
+        )
+    elif kind == 1:
+        depth = draw(st.sampled_from([63, 64, 300, 2_000]))
+        text = '{"deep": ' + "[" * depth + "]" * depth + "}"
+    elif kind == 2:
+        text = draw(st.sampled_from(["[]", "3", '"x"', "null", "{", "", "{}{}", '{"a":1}x']))
+    return text

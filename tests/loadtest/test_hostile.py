@@ -23,14 +23,7 @@ from hypothesis import strategies as st
 
 from perffarm.app import create_app
 from perffarm.server.settings import Settings
-from tests.hostile import (
-    BAD_NUMBERS,
-    finite_floats,
-    fuzz_settings,
-    hostile_text,
-    name_text,
-    visible_markup,
-)
+from tests.hostile import fuzz_settings, hostile_text, metrics_text, name_text, visible_markup
 
 ADMIN = "admin-token"
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
@@ -42,43 +35,6 @@ def client(database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
     app = create_app(Settings(database=database, admin_token=ADMIN))
     with TestClient(app) as test_client:
         yield test_client
-
-
-metric_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**63), 2**64)
-    | finite_floats()
-    | hostile_text(max_size=30),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(hostile_text(max_size=10), inner, max_size=3)
-    ),
-    max_leaves=6,
-)
-metrics = st.dictionaries(
-    st.sampled_from(["received", "sent", "latency", "errors", "p(99)"]) | hostile_text(max_size=40),
-    metric_values,
-    max_size=5,
-)
-
-
-@st.composite
-def metrics_text(draw: st.DrawFn) -> str:
-    """A metrics object as JSON text: as written, or with a number no double holds, nesting
-    no reader survives, or something that is not an object at all."""
-    value = draw(metrics)
-    text = json.dumps(value)
-    kind = draw(st.integers(0, 9))
-    if kind == 0:
-        text = json.dumps({**value, "bad": 7.0e-310}).replace(
-            "7e-310", draw(st.sampled_from(BAD_NUMBERS))
-        )
-    elif kind == 1:
-        depth = draw(st.sampled_from([63, 64, 300, 2_000]))
-        text = '{"deep": ' + "[" * depth + "]" * depth + "}"
-    elif kind == 2:
-        text = draw(st.sampled_from(["[]", "3", '"x"', "null", "{", "", "{}{}", '{"a":1}x']))
-    return text
 
 
 @st.composite

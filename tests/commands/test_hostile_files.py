@@ -255,6 +255,21 @@ def test_runs_no_results_server_could_keep_are_refused_before_they_are_stored(
     assert _stored(store) == []
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="a message's control characters are printed as they are: perffarm.console's "
+    "report_error is to write them escaped (the console's own work, not this file's)",
+)
+@pytest.mark.parametrize("command", ["import", "ingest"])
+def test_a_file_name_with_a_line_break_is_still_one_line(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad\nname [bold].json"
+    path.write_text("not json")
+    code = main([command, str(path), "--store", str(tmp_path / "store.db")])
+    _one_line_exit_2(code, capsys.readouterr().err)
+
+
 # -- suite files -----------------------------------------------------------------------------
 
 YAML_NOISE = [

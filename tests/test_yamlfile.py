@@ -84,6 +84,17 @@ def test_errors_name_file_and_line(tmp_path: Path) -> None:
         load_yaml(tmp_path / "absent.yaml")
 
 
+def test_a_character_yaml_does_not_allow_is_one_line_naming_its_line(tmp_path: Path) -> None:
+    """Found by tests/commands/test_hostile_files.py: ruamel's reader error spans two lines
+    ('in "<unicode string>", position 14'), which became a two-line error."""
+    path = _write(tmp_path, "project: demo\ntag: a\x1fb\n")
+    with pytest.raises(YamlFileError) as caught:
+        load_yaml(path)
+    assert str(caught.value) == (
+        f"{path}:2: invalid YAML: unacceptable character #x001f: special characters are not allowed"
+    )
+
+
 def test_the_suite_and_the_gate_say_the_same_about_a_broken_file(tmp_path: Path) -> None:
     path = _write(tmp_path, "project: demo\nanalysis: {max_regression: [5%\n")
     with pytest.raises(UsageError) as suite_error:

@@ -52,7 +52,11 @@ def load_yaml(path: Path) -> Any:
             f"{path}:{line}: invalid YAML: {problem}", path=path, line=line
         ) from None
     except Exception as exc:  # ruamel raises several unrelated types for broken input
-        raise YamlFileError(f"{path}: invalid YAML: {exc}", path=path) from None
+        # Some say where in the text (a reader error's position) on lines of their own.
+        problem = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        position = getattr(exc, "position", None)
+        where = f":{text.count(chr(10), 0, position) + 1}" if isinstance(position, int) else ""
+        raise YamlFileError(f"{path}{where}: invalid YAML: {problem}", path=path) from None
 
 
 def line_of(data: Any, location: Location) -> int | None:

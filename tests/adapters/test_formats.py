@@ -47,6 +47,20 @@ def test_generic_json_keeps_samples_params_direction_and_warmups() -> None:
     assert parsed.environment == {"tool": "in-house load generator", "version": "2.3"}
 
 
+def test_an_integer_no_double_holds_is_a_value_that_is_not_finite() -> None:
+    """Found by tests/commands/test_hostile_files.py: an integer of 400 digits in a JSON
+    input was an OverflowError (a traceback from `perffarm ingest`); it is infinite, as
+    1e999 is, and left out with the other values that are not finite."""
+    huge = "1" + "0" * 400
+    text = (
+        '{"results": [{"benchmark": "b", "metric": "m", "unit": "s", '
+        f'"samples": [{huge}, -{huge}, "{huge}", 2.0]}}]}}'
+    )
+    (result,) = get_adapter("generic-json").parse(InputSource.from_text(text)).results
+    assert result.samples == [2.0]
+    assert result.extra["dropped_samples"] == ["inf", "-inf", "inf"]
+
+
 def test_generic_csv_groups_rows_into_samples_by_params() -> None:
     parsed = parse_sample("generic-csv", "generic-csv/results.csv")
     assert len(parsed.results) == 4

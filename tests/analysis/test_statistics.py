@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 
 import numpy as np
@@ -100,7 +101,10 @@ def test_a_spread_beyond_a_float_leaves_the_figures_out_and_reads_back(
     from perffarm.model import Result, RunDocument
 
     summary = summarize(samples)
-    assert summary.mean_ci is None and summary.stdev is None and summary.cv is None
+    # What a float cannot hold is left out; what it can (a stdev of 1.8e308) is kept.
+    for figure in (summary.stdev, summary.cv, summary.q1, summary.q3):
+        assert figure is None or math.isfinite(figure)
+    assert summary.mean_ci is None
     assert (summary.min, summary.max) == (min(samples), max(samples))
     run = RunDocument(
         project="p",
@@ -108,3 +112,31 @@ def test_a_spread_beyond_a_float_leaves_the_figures_out_and_reads_back(
         results=[Result(benchmark="b", metric="t", unit="s", samples=samples, summary=summary)],
     )
     assert RunDocument.from_json(run.to_json()).results[0].summary == summary
+
+
+@pytest.mark.parametrize(
+    "samples",
+    [
+        [1e308, 1.7976931348623157e308, 1.7976931348623157e308],
+        [-1.7976931348623157e308, 1.7976931348623157e308],
+        [1e200, -1e200, 3e200, 5e-324],
+        [5e-324, -5e-324, 0.0, -0.0],
+        [1.7976931348623157e308] * 7,
+    ],
+)
+def test_samples_near_the_limits_of_a_double_give_finite_figures_or_none(
+    samples: list[float],
+) -> None:
+    """Found by tests/server/test_hostile_runs.py: the mean's sum overflowed (a 500 at
+    upload), a deviation or its square did (an infinite stdev the document cannot hold)."""
+    basic = basic_summary(samples)
+    assert basic.min <= basic.mean <= basic.max and basic.min <= basic.median <= basic.max
+    summary = summarize(samples)  # the model refuses any figure that is not finite
+    assert summary.mean == basic.mean and summary.stdev == basic.stdev
+    if samples[0] == -1.7976931348623157e308:
+        assert basic.stdev is None and summary.mean_ci is None
+    if len(set(samples)) == 1:
+        assert basic.stdev == 0.0 and summary.mean_ci is not None
+    assert basic_summary([1e200, 3e200]).stdev == pytest.approx(
+        statistics.stdev([1.0, 3.0]) * 1e200
+    )

@@ -66,3 +66,32 @@ def test_a_mean_far_below_its_stdev_gives_an_unbounded_interval_not_an_error() -
     result = compare_samples([], [], baseline_summary=base, contender_summary=cont)
     assert result.verdict is Verdict.UNCHANGED
     assert result.ratio_ci is not None and result.ratio_ci[1] == float("inf")
+
+
+@pytest.mark.parametrize(
+    ("base", "cont"),
+    [
+        (Summary(n=5, mean=1e-300, stdev=1e-300), Summary(n=5, mean=2e-300, stdev=1e-300)),
+        (Summary(n=5, mean=5e-324, stdev=1.0), Summary(n=5, mean=1.0, stdev=1.0)),
+        (Summary(n=5, mean=1e300, stdev=1e250), Summary(n=5, mean=1.1e300, stdev=1e250)),
+        (Summary(n=5, mean=1e308, stdev=1e308), Summary(n=5, mean=-1e308, stdev=1e308)),
+    ],
+)
+def test_summaries_near_the_limits_of_a_double_compare(base: Summary, cont: Summary) -> None:
+    """Found by tests/server/test_hostile_runs.py: squares of stdevs and means overflowed or
+    underflowed to zero (OverflowError, ZeroDivisionError: a 500 on /compare)."""
+    result = compare_samples([], [], baseline_summary=base, contender_summary=cont)
+    assert result.basis == "summary" and 0.0 <= result.p_value <= 1.0
+    scaled = compare_samples(
+        [],
+        [],
+        baseline_summary=Summary(n=5, mean=100.0, stdev=1.0),
+        contender_summary=Summary(n=5, mean=110.0, stdev=1.0),
+    )
+    big = compare_samples(
+        [],
+        [],
+        baseline_summary=Summary(n=5, mean=100e250, stdev=1e250),
+        contender_summary=Summary(n=5, mean=110e250, stdev=1e250),
+    )
+    assert (big.verdict, big.p_value) == (scaled.verdict, pytest.approx(scaled.p_value))

@@ -60,7 +60,7 @@ def test_broken_input_names_the_line_and_stores_nothing(
     broken.write_text("\n".join(lines) + "\n")
     code = main(["ingest", str(broken), "--store", str(store_path)])
     error = capsys.readouterr().err
-    assert code == 1
+    assert code == 2
     assert "bench.txt: line 8: '58x1' is not a number" in error
     assert len(error.strip().splitlines()) == 1
     assert not store_path.exists()
@@ -74,7 +74,7 @@ def test_broken_json_names_the_json_path(
     broken = tmp_path / "jmh.json"
     broken.write_text(json.dumps(document))
     code = main(["ingest", str(broken), "--dry-run"])
-    assert code == 1
+    assert code == 2
     assert (
         "jmh.json: $[1].primaryMetric.rawData[0][2]: expected a number" in capsys.readouterr().err
     )
@@ -85,7 +85,7 @@ def test_unrecognised_file_says_what_was_tried(
 ) -> None:
     unknown = tmp_path / "notes.txt"
     unknown.write_text("nothing to see\n")
-    assert main(["ingest", str(unknown), "--dry-run"]) == 1
+    assert main(["ingest", str(unknown), "--dry-run"]) == 2
     assert "could not tell the format of notes.txt: tried" in capsys.readouterr().err
 
 

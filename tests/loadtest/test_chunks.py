@@ -374,6 +374,40 @@ def test_a_number_or_a_nesting_no_reader_survives_is_refused_at_the_door(
     assert finished.status_code == 200 and finished.json()["summary"]["datapoints"] == 1
 
 
+def test_metrics_nested_deeper_than_the_readers_go_are_refused_or_kept_as_none(
+    client: TestClient, tmp_path: Path
+) -> None:
+    """Found by tests/loadtest/test_hostile.py: metrics nested 255 to ~900 levels passed the
+    door, and from then on the test's datapoint listing answered 500 (the JSON writer stops
+    near 255 levels). The limit is 64 levels on every door."""
+    client.post("/api/v1/loadtests", json={"id": "n", "started": True}, headers=AUTH)
+
+    def nested(levels: int) -> str:  # the metrics object itself is the first level
+        return '{"x": ' + "[" * (levels - 1) + "]" * (levels - 1) + "}"
+
+    def batch(sequence: int, metrics: str) -> str:
+        return (
+            f'{{"worker":"w","incarnation":"i","sequence":{sequence},"datapoints":['
+            f'{{"peerId":"ok","metrics":{{"sent":1}}}},{{"peerId":"p","metrics":{metrics}}}]}}'
+        )
+
+    url, headers = "/api/v1/loadtests/n/datapoints", {**AUTH, "Content-Type": "application/json"}
+    kept = client.post(url, content=batch(0, nested(64)), headers=headers)
+    assert kept.json() == {"accepted": 2, "duplicate": False}
+    for sequence, levels in enumerate((65, 300), start=1):
+        refused = client.post(url, content=batch(sequence, nested(levels)), headers=headers)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["field"] == "body.datapoints.1.metrics"
+        assert "nested too deeply (more than 64 levels" in refused.json()["detail"]
+    compat = client.put("/test/n/peer/old/metrics", content=nested(300))
+    assert compat.status_code == 200 and compat.json()["metrics"] == {}
+    for path in ("/api/v1/loadtests/n/datapoints", "/api/v1/loadtests/n/summary", "/metrics"):
+        assert client.get(path).status_code == 200, path
+    assert (
+        client.post("/api/v1/loadtests/n/finish", headers=AUTH).json()["summary"]["datapoints"] == 3
+    )
+
+
 def test_a_stored_number_no_double_holds_is_read_as_null() -> None:
     """Chunks stored before the door was shut still read (the number as null)."""
     from perffarm.loadtest.relays import read_points

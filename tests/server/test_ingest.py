@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 from urllib.parse import quote
 
 import sqlalchemy as sa
@@ -291,6 +292,38 @@ def test_params_that_are_not_finite_numbers_are_refused_naming_the_field(api: Ap
         )
         assert batch.status_code == 200 and batch.json()["outcomes"][0]["outcome"] == "invalid"
     assert api.get("/runs").json()["items"] == before
+
+
+def test_figures_that_are_not_finite_are_refused_wherever_the_document_has_them(
+    api: Api,
+) -> None:
+    """Found by tests/server/test_hostile_runs.py: a summary, a series or a build step with
+    NaN or Infinity was stored as null, and the stored document no longer read back as a
+    run document (every field but samples and params took them)."""
+    auth = api.register()
+    run = make_run()
+    places = {
+        "results.0.summary.median": lambda d, v: d["results"][0]["summary"].update(median=v),
+        "series.0.values.0": lambda d, v: d.update(
+            series=[{"name": "cpu", "unit": "%", "t": [0.0], "values": [v]}]
+        ),
+        "build.steps.0.seconds": lambda d, v: d.update(
+            build={"steps": [{"name": "make", "seconds": v}]}
+        ),
+    }
+    for field, put in places.items():
+        for bad in (math.nan, math.inf):
+            document = run.model_dump(mode="json", by_alias=True)
+            put(document, bad)
+            answer = api.client.post(
+                "/api/v1/runs",
+                content=json.dumps(document),
+                headers={**auth, "Content-Type": "application/json"},
+            )
+            assert answer.status_code == 422, (field, answer.text)
+            assert answer.json()["errors"][0]["field"] == f"body.{field}", answer.text
+            assert "finite" in answer.json()["errors"][0]["message"]
+    assert api.get("/runs").json()["items"] == []
 
 
 def test_attachments_of_any_name_download_and_bad_ones_are_refused(api: Api) -> None:

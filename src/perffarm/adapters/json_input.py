@@ -178,14 +178,14 @@ class Node:
         if isinstance(value, bool):
             raise self.error(f"expected a number, found {self._found()}")
         if isinstance(value, int | float):
-            return float(value)
+            return _float(value)
         if isinstance(value, str):
             word = value.strip().lower()
             if word in _NUMBER_WORDS:
                 return _NUMBER_WORDS[word]
             try:
                 # protobuf's JSON mapping writes 64-bit integers as strings.
-                return float(int(value))
+                return _float(int(value))
             except ValueError:
                 pass
         raise self.error(f"expected a number, found {self._found()}")
@@ -229,3 +229,12 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, list):
         return [_json_safe(item) for item in value]
     return value
+
+
+def _float(value: int | float) -> float:
+    """``value`` as a float; an integer beyond the largest one is infinite, as ``1e999`` is
+    when JSON is read (the adapters then leave it out as a value that is not finite)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf

@@ -48,25 +48,51 @@ def basic_summary(samples: Iterable[float]) -> BasicSummary:
         return BasicSummary(0, None, None, None, None, None)
     mean = _mean(ordered)
     half = n // 2
-    median = ordered[half] if n % 2 else (ordered[half - 1] + ordered[half]) / 2
-    stdev = None
-    if n >= 2:
-        deviations = [value - mean for value in ordered]
-        try:
-            squares = math.fsum([d * d for d in deviations])
-        except ValueError:  # inf - inf: no spread to speak of
-            squares = math.nan
-        stdev = math.sqrt(squares / (n - 1))
+    median = ordered[half] if n % 2 else _midpoint(ordered[half - 1], ordered[half])
+    stdev = _stdev(ordered, mean) if n >= 2 else None
     return BasicSummary(n, mean, median, stdev, ordered[0], ordered[-1])
 
 
+def _midpoint(low: float, high: float) -> float:
+    middle = (low + high) / 2
+    return middle if math.isfinite(middle) else low / 2 + high / 2
+
+
+def _stdev(ordered: list[float], mean: float) -> float | None:
+    """The sample standard deviation; None when it is beyond the largest float.
+
+    The deviations are taken of the samples divided by a power of two near the largest
+    magnitude (exact, so the figures are the same as without it), so that neither a
+    deviation (1e308 from -1e308) nor its square (1e200 squared) overflows."""
+    if not (math.isfinite(ordered[0]) and math.isfinite(ordered[-1]) and math.isfinite(mean)):
+        return math.nan  # an infinite sample: no spread to speak of
+    scale = _power_of_two_near(max(-ordered[0], ordered[-1]))
+    centre = mean / scale
+    squares = math.fsum([(value / scale - centre) ** 2 for value in ordered])
+    stdev = math.sqrt(squares / (len(ordered) - 1)) * scale
+    return stdev if math.isfinite(stdev) else None
+
+
+def _power_of_two_near(largest: float) -> float:
+    """A power of two within a factor 2 of ``largest`` (1 for 0)."""
+    return math.ldexp(1.0, math.frexp(largest)[1] - 1) if largest > 0 else 1.0
+
+
 def _mean(values: list[float]) -> float:
+    """The mean of sorted ``values``."""
+    n = len(values)
     try:
-        return math.fsum(values) / len(values)
-    except OverflowError:  # the sum is beyond a float, the mean is not
-        return math.fsum([value / len(values) for value in values])
+        return math.fsum(values) / n
+    except OverflowError:
+        pass
     except ValueError:  # both infinities
         return math.nan
+    # The sum is beyond a float, the mean is not: sum values scaled down by a power of two
+    # (exact) so that no partial sum overflows, and keep the result between the extremes,
+    # where rounding near the largest float could otherwise push it to infinity.
+    scale = 2.0 ** (n.bit_length() + 1)
+    mean = math.fsum([value / scale for value in values]) / n * scale
+    return min(max(mean, values[0]), values[-1])
 
 
 def summarize(samples: Sequence[float], *, confidence: float = CONFIDENCE) -> Summary:
@@ -91,30 +117,35 @@ def summarize(samples: Sequence[float], *, confidence: float = CONFIDENCE) -> Su
         max=basic.max,
     )
     if n >= 2:
-        assert basic.stdev is not None
+        # A figure beyond the largest float (the spread of samples near it, a mean near
+        # zero under a large spread) is left unknown: a summary holds finite numbers.
         stdev = basic.stdev
-        # Samples near the largest double (±1.8e308) have a spread beyond a float: a figure
-        # that is not finite is left out, since a document keeps it as null, and an interval
-        # with a null end could not be read back.
-        summary.stdev = stdev if math.isfinite(stdev) else None
-        cv = stdev / abs(mean) if mean != 0 else None
-        summary.cv = cv if cv is not None and math.isfinite(cv) else None
-        half_width = float(scipy_stats.t.ppf((1 + confidence) / 2, n - 1)) * stdev / math.sqrt(n)
-        low, high = mean - half_width, mean + half_width
-        if math.isfinite(low) and math.isfinite(high):
-            summary.mean_ci = ConfidenceInterval(low=low, high=high, level=confidence)
+        summary.stdev = stdev
         summary.median_ci = _median_interval(np.sort(values), confidence)
-        with np.errstate(over="ignore"):
-            q1, q3 = (float(q) for q in np.percentile(values, [25, 75]))
-            if not (math.isfinite(q1) and math.isfinite(q3)):
+        if stdev is not None:
+            summary.cv = _finite(stdev / abs(mean)) if mean != 0 else None
+            t = float(scipy_stats.t.ppf((1 + confidence) / 2, n - 1))
+            half_width = t * stdev / math.sqrt(n)
+            low, high = mean - half_width, mean + half_width
+            if math.isfinite(low) and math.isfinite(high):
+                summary.mean_ci = ConfidenceInterval(low=low, high=high, level=confidence)
+        with np.errstate(over="ignore", invalid="ignore"):
+            q1, q3 = (_finite(float(q)) for q in np.percentile(values, [25, 75]))
+            if (q1 is None or q3 is None) and np.isfinite(values).all():
                 # The interpolation overflowed (a spread beyond a float): halved values
-                # interpolate within range, and doubling is exact.
-                q1, q3 = (2 * float(q) for q in np.percentile(values / 2, [25, 75]))
-        summary.q1, summary.q3 = q1, q3
-        fence = 1.5 * (q3 - q1)
-        summary.outliers = int(np.count_nonzero((values < q1 - fence) | (values > q3 + fence)))
+                # interpolate within range, and doubling them back is exact.
+                q1, q3 = (_finite(2 * float(q)) for q in np.percentile(values / 2, [25, 75]))
+            summary.q1, summary.q3 = q1, q3
+            if q1 is not None and q3 is not None:
+                fence = 1.5 * (q3 - q1)
+                outside = (values < q1 - fence) | (values > q3 + fence)
+                summary.outliers = int(np.count_nonzero(outside))
     summary.warnings = _warnings(summary)
     return summary
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def _median_interval(ordered: np.ndarray, confidence: float) -> ConfidenceInterval:

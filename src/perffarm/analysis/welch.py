@@ -39,11 +39,10 @@ def compare_summaries(
             )
         if n < FEW_SAMPLES:
             notes.append(f"{side}: only {n} repetitions behind the summary")
-    # t, the degrees of freedom, the ratio and its relative error do not change when means
-    # and stdevs are divided by one number: dividing by a power of two (exact) near the
-    # largest of them keeps the squares below 4, so figures near 1e154 and beyond no
-    # longer overflow (the underflow of tiny ones is handled below).
-    scale = _power_of_two_near(max(abs(base.mean), abs(cont.mean), base.stdev, cont.stdev))
+    # The test and the interval do not depend on the unit: computed on means and stdevs
+    # divided by a power of two (exact) that brings the largest below 2, no square
+    # overflows (stdevs near 1e200) and no difference of means does (1e308 and -1e308).
+    scale = _scale(base.mean, cont.mean, base.stdev, cont.stdev)
     base_mean, cont_mean = base.mean / scale, cont.mean / scale
     a = (base.stdev / scale) ** 2 / base.n
     b = (cont.stdev / scale) ** 2 / cont.n
@@ -59,21 +58,19 @@ def compare_summaries(
         p = float(2.0 * special.stdtr(df, -abs(t)))
     else:
         df = float(base.n + cont.n - 2)
-        p = 1.0 if cont_mean == base_mean else 0.0
+        p = 1.0 if cont.mean == base.mean else 0.0
     ratio = ratio_of(base.mean, cont.mean)
     level = 1 - alpha
     ci = None
     if ratio is None:
         notes.append("the baseline mean is not positive: no ratio, no verdict")
     else:
-        # Delta method for a ratio of independent means: relative variances add up.
-        # From the coefficients of variation, in the figures' own units: a mean far below
-        # its stdev (5e-324 beside 1e300) would underflow to 0 once scaled or squared.
-        # Products, not powers: an overflow gives infinity (an unbounded interval), where
-        # ** raises.
-        cv_base = base.stdev / abs(base.mean)
-        cv_cont = cont.stdev / abs(cont.mean) if cont.mean else math.inf
-        rel = math.sqrt(cv_base * cv_base / base.n + cv_cont * cv_cont / cont.n)
+        # Delta method for a ratio of independent means: relative variances (squared
+        # coefficients of variation) add up. A mean near the smallest float gives an
+        # infinite interval instead of a division by zero.
+        base_cv = base.stdev / abs(base.mean)
+        cont_cv = cont.stdev / abs(cont.mean) if cont.mean else math.inf
+        rel = math.sqrt(base_cv * base_cv / base.n + cont_cv * cont_cv / cont.n)
         quantile = float(special.stdtrit(max(df, 1.0), (1 + level) / 2))
         ci = (ratio * (1 - quantile * rel), ratio * (1 + quantile * rel))
     return Comparison(
@@ -98,9 +95,8 @@ def compare_summaries(
     )
 
 
-def _power_of_two_near(value: float) -> float:
-    """A power of two near ``value`` (1 for 0), at least half of it: an exact divisor that
-    brings it below 2 (2**1024 is beyond a float, so the largest is 2**1023)."""
-    if value <= 0 or not math.isfinite(value):
-        return 1.0
-    return math.ldexp(1.0, min(math.frexp(value)[1], 1023))
+def _scale(*values: float) -> float:
+    """A power of two within a factor 2 of the largest magnitude of ``values`` (1 for all
+    zero): dividing by it is exact and leaves magnitudes below 2."""
+    largest = max(abs(value) for value in values)
+    return math.ldexp(1.0, math.frexp(largest)[1] - 1) if largest else 1.0

@@ -10,6 +10,8 @@ from perffarm.commands._shared import JSON_OPTION, STORE_OPTION, open_store
 from perffarm.commands.runs import resolve_run
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from perffarm.model import RunDocument
 
 
@@ -99,6 +101,7 @@ def read_run_document(path: Path) -> "RunDocument":
 
     from perffarm.console import UsageError
     from perffarm.model import SCHEMA_VERSION, RunDocument
+    from perffarm.model.run import index_problems
 
     try:
         text = path.read_bytes()
@@ -114,15 +117,23 @@ def read_run_document(path: Path) -> "RunDocument":
             "it was written by another perffarm version (upgrade perffarm to read it)"
         )
     try:
-        return RunDocument.model_validate_json(text)
+        run = RunDocument.model_validate_json(text)
     except ValidationError as exc:
         error = exc.errors()[0]
-        where = (
-            "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"])
-            or "(document)"
-        )
         more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
-        raise UsageError(f"{path}: ${where}: {error['msg']}{more}") from None
+        raise UsageError(f"{path}: ${_json_path(error['loc'])}: {error['msg']}{more}") from None
+    problems = index_problems(run)
+    if problems:
+        field, problem = problems[0]
+        where = _json_path(int(part) if part.isdigit() else part for part in field.split("."))
+        raise UsageError(f"{path}: ${where}: {problem}: no results server could keep the run")
+    return run
+
+
+def _json_path(location: "Iterable[str | int]") -> str:
+    """``.results[0].metric``: a location in a document as a JSON path."""
+    text = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in location)
+    return text or "(document)"
 
 
 def schema_command(

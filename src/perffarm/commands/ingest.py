@@ -62,7 +62,7 @@ def ingest_command(
 
     from perffarm.adapters.base import AdapterError
     from perffarm.adapters.registry import adapter_names, parse_path
-    from perffarm.console import UsageError, UserError, console, print_json
+    from perffarm.console import UsageError, console, print_json
 
     if format_name != AUTO and format_name not in adapter_names():
         known = ", ".join(adapter_names())
@@ -70,12 +70,14 @@ def ingest_command(
     if not project.strip():
         raise UsageError("--project must not be empty")
     # Everything is parsed before anything is stored: a bad input leaves the store untouched.
+    # An input that cannot be read is a usage error (exit code 2), as a file given to
+    # `perffarm import` is: the file named on the command line is wrong.
     try:
         adapter, parsed = parse_path(path, format_name)
     except AdapterError as exc:
-        raise UserError(str(exc)) from None
+        raise UsageError(str(exc)) from None
     if not parsed.results:
-        raise UserError(f"{path}: the {adapter.name} input holds no results; nothing stored")
+        raise UsageError(f"{path}: the {adapter.name} input holds no results; nothing stored")
     if benchmark is not None:
         if not benchmark.strip():
             raise UsageError("--benchmark must not be empty")
@@ -83,6 +85,7 @@ def ingest_command(
             parsed = parsed.named(benchmark)
         except AdapterError as exc:
             raise UsageError(f"--benchmark: {exc}") from None
+    _check_indexable(path, parsed, project, tag)
     run_id = None
     if not dry_run:
         from perffarm.agent.record import record_ingested_run
@@ -117,6 +120,31 @@ def ingest_command(
         console.print(f"stored run {run_id} ({len(results)} results, project {project})")
     if report is not None:
         console.print(f"uploaded {len(report.stored)} run(s) to {report.server}")
+
+
+def _check_indexable(path: Path, parsed: "Parsed", project: str, tag: str | None) -> None:
+    """Refuse names no results server could keep (model.run.index_problems), before the
+    run is stored: it would stay pending for good."""
+    from perffarm.console import UsageError
+    from perffarm.model import RunDocument, Source
+    from perffarm.model.run import index_problems
+
+    # What the run will hold of the input and the options; the rest the agent adds.
+    draft = RunDocument(
+        project=project,
+        tag=tag,
+        machine="-",
+        source=parsed.source or Source(),
+        results=parsed.results,
+    )
+    problems = index_problems(draft)
+    if problems:
+        field, problem = problems[0]
+        if field.startswith("results."):
+            result = parsed.results[int(field.split(".")[1])]
+            field = f"{field.split('.')[2]} of {result.benchmark[:60]!r}"
+        option = {"project": "--project", "tag": "--tag"}.get(field, field)
+        raise UsageError(f"{path}: {option}: {problem}: no results server could keep the run")
 
 
 def formats_command(

@@ -16,6 +16,10 @@ from perffarm.model.text import Text
 
 TEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
 MAX_BATCH_DATAPOINTS = 100_000
+#: Levels of nesting a datapoint's metrics may have (the metrics object is level 1). Metrics
+#: are flat objects of numbers; every reader of a stored datapoint (the JSON writers of the
+#: listings stop near 255 levels) must survive the deepest one accepted.
+MAX_METRICS_DEPTH = 64
 #: A worker silent for this long before the end, without its final batch, is missing.
 DEFAULT_MISSING_AFTER_MS = 10_000
 

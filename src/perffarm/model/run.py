@@ -43,6 +43,9 @@ def _finite_params(params: dict[str, ParamValue]) -> dict[str, ParamValue]:
 
 Params = Annotated[dict[str, ParamValue], AfterValidator(_finite_params)]
 JsonValue = Any
+# Every number of the document's own fields is finite: JSON has no NaN or infinity, so a
+# non-finite figure would be written as null and the document would not read back.
+Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class _Strict(BaseModel):
@@ -84,29 +87,29 @@ class Source(_Strict):
 
 
 class ConfidenceInterval(_Strict):
-    low: float
-    high: float
-    level: float = 0.95
+    low: Finite
+    high: Finite
+    level: Finite = 0.95
 
 
 class Summary(_Strict):
     """Statistics computed from a result's samples (see perffarm.analysis.statistics)."""
 
     n: int = Field(ge=0)
-    mean: float | None = None
-    median: float | None = None
-    stdev: float | None = None
-    min: float | None = None
-    max: float | None = None
-    cv: float | None = Field(default=None, description="Coefficient of variation, stdev/mean.")
+    mean: Finite | None = None
+    median: Finite | None = None
+    stdev: Finite | None = None
+    min: Finite | None = None
+    max: Finite | None = None
+    cv: Finite | None = Field(default=None, description="Coefficient of variation, stdev/mean.")
     mean_ci: ConfidenceInterval | None = Field(
         default=None, description="Confidence interval of the mean (Student's t)."
     )
     median_ci: ConfidenceInterval | None = Field(
         default=None, description="Distribution-free confidence interval of the median."
     )
-    q1: float | None = None
-    q3: float | None = None
+    q1: Finite | None = None
+    q3: Finite | None = None
     outliers: int = Field(default=0, description="Samples outside 1.5 IQR of the quartiles.")
     warnings: list[str] = Field(default_factory=list)
 
@@ -173,7 +176,7 @@ class Attachment(_Strict):
         min_length=1,
         max_length=500,
         pattern=r"^[^\x00-\x1f\x7f]+$",
-        description="Unique in the run; any text but control characters.",
+        description="Unique in the run; any text but control characters, '.' and '..'.",
     )
     media_type: str = Field(
         "application/octet-stream",
@@ -207,6 +210,14 @@ class Attachment(_Strict):
     def data(self) -> bytes:
         return base64.b64decode(self.content)
 
+    @field_validator("name")
+    @classmethod
+    def _not_a_step(cls, name: str) -> str:
+        # Every URL reader takes "." and ".." as steps of the path: no link could name them.
+        if name in (".", ".."):
+            raise ValueError(f"{name!r} is not a name (a link to it would be a step up or here)")
+        return name
+
     @model_validator(mode="after")
     def _content_matches(self) -> Attachment:
         data = base64.b64decode(self.content, validate=True)
@@ -222,8 +233,8 @@ class Series(_Strict):
 
     name: str
     unit: str
-    t: list[float] = Field(default_factory=list)
-    values: list[float] = Field(default_factory=list)
+    t: list[Finite] = Field(default_factory=list)
+    values: list[Finite] = Field(default_factory=list)
     measurement: str | None = None
 
     @model_validator(mode="after")
@@ -259,7 +270,7 @@ class Environment(_Strict):
 class BuildStep(_Strict):
     name: str
     command: str | None = None
-    seconds: float | None = None
+    seconds: Finite | None = None
     exit_status: int | None = None
     log_attachment: str | None = None
 
@@ -338,6 +349,61 @@ class RunDocument(_Strict):
     @classmethod
     def from_json(cls, text: str | bytes) -> RunDocument:
         return cls.model_validate_json(text)
+
+
+# -- what a results server indexes ----------------------------------------------------------
+
+#: The longest text a results server keeps in the columns it indexes. The server refuses a
+#: run with a longer one; `perffarm import` and `ingest` refuse it before storing a run no
+#: server would take.
+INDEXED_LENGTHS: Final = {
+    "project": 200,
+    "tag": 200,
+    "source.branch": 200,
+    "source.commit": 100,
+    "environment.fingerprint": 200,
+}
+RESULT_INDEXED_LENGTHS: Final = {"benchmark": 500, "metric": 200, "unit": 50}
+_INDEXED_TIMES: Final = ("started_at", "finished_at", "source.commit_time")
+
+
+def _at(doc: RunDocument, dotted: str) -> Any:
+    value: Any = doc
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _text_problem(value: str | None, limit: int) -> str | None:
+    if value is None:
+        return None
+    if len(value) > limit:
+        return f"longer than {limit} characters"
+    if "\x00" in value:
+        return "contains a NUL character"
+    return None
+
+
+def index_problems(doc: RunDocument) -> list[tuple[str, str]]:
+    """(field, problem) of each value of ``doc`` a results server cannot index: text longer
+    than its column or with a NUL character (which PostgreSQL refuses and SQLite keeps),
+    a time that is out of range once in UTC. Fields are dotted (``results.3.metric``)."""
+    problems = []
+    for field, limit in INDEXED_LENGTHS.items():
+        if (problem := _text_problem(_at(doc, field), limit)) is not None:
+            problems.append((field, problem))
+    for number, result in enumerate(doc.results):
+        for field, limit in RESULT_INDEXED_LENGTHS.items():
+            if (problem := _text_problem(getattr(result, field), limit)) is not None:
+                problems.append((f"results.{number}.{field}", problem))
+    for field in _INDEXED_TIMES:
+        value = _at(doc, field)
+        try:
+            if value is not None:
+                value.astimezone(UTC)
+        except OverflowError:
+            problems.append((field, "out of range in UTC"))
+    return problems
 
 
 def run_json_schema() -> dict[str, Any]:

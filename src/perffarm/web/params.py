@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from fastapi import Depends, Query, Request
 from fastapi import Path as PathParam
+from starlette.convertors import Convertor, register_url_convertor
 
 from perffarm.server.core.errors import Invalid
 from perffarm.server.core.principal import Principal
@@ -24,6 +25,23 @@ from perffarm.web.views.timeline import MAX_TIMELINE_POINTS, TimelineData, Timel
 
 # Result ids are 64-bit integers in both databases: a larger one is a 422, not a crash.
 MAX_ID = 2**63 - 1
+
+
+class AnyText(Convertor[str]):
+    """A path parameter that is any text, slashes and line breaks included (``{owner:text}``):
+    an owner's name is any text, and its page must answer to the link that names it.
+    Starlette's ``str`` stops at a slash and its ``path`` at a line break."""
+
+    regex = r"[\s\S]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("text", AnyText())
 
 # -- sources ----------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ import math
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -82,6 +82,10 @@ templates.env.filters["epoch_ms"] = epoch_ms
 templates.env.filters["when"] = when
 templates.env.filters["params"] = params
 templates.env.filters["size"] = size
+# Text that becomes one segment of a link's path (an owner, an attachment's name): every
+# character but the unreserved ones escaped, slashes included, so that "a/../b" stays a name
+# instead of a step up that browsers take before asking.
+templates.env.filters["segment"] = lambda v: quote(str(v), safe="")
 templates.env.filters["tojson_compact"] = lambda v: json.dumps(v, separators=(",", ":"))
 templates.env.globals["version"] = __version__
 templates.env.globals["api"] = API_PREFIX

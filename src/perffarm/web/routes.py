@@ -364,7 +364,7 @@ PEOPLE = site.add(
 )
 PERSON = site.add(
     Page(
-        path="/people/{owner}",
+        path="/people/{owner:text}",
         rule=permissions.ANYONE,
         name="person",
         source=params.reader,

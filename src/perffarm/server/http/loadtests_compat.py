@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from perffarm.model.loadtest import TEST_ID_PATTERN
 from perffarm.server import permissions
 from perffarm.server.http.routetable import rule
+from perffarm.server.services.loadtest_batches import nested_too_deeply
 from perffarm.server.services.loadtests import LoadTests, TestState
 from perffarm.server.settings import LOADTEST_TOKEN_HEADER as TOKEN_HEADER
 
@@ -232,6 +233,8 @@ async def put_metrics_body(app: Any, test_id: str, peer_id: str, raw: bytes) -> 
     if refused is not None:
         return refused[0], _dumpb(refused[1])
     body = _json_value(raw)
+    if body is not None and nested_too_deeply(raw, body):
+        body = None  # kept as the original keeps a body it cannot read: no metrics
     encoded, point = await store.add_datapoint_json(
         test_id, peer_id, body if body is not None else {}
     )

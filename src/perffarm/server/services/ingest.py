@@ -22,8 +22,9 @@ from sqlalchemy.engine import Engine
 
 from perffarm.model import RunDocument
 from perffarm.model.api import FieldError, Outcome, ProbeFigures, RunOutcome, run_id_text
+from perffarm.model.run import index_problems
 from perffarm.server.core.principal import Machine
-from perffarm.server.core.timeutil import now, to_db
+from perffarm.server.core.timeutil import now
 from perffarm.server.store import ingest as store
 from perffarm.server.store import lifecycle
 from perffarm.server.store.ingest import NewRun
@@ -76,44 +77,14 @@ def prepare(index: int, item: dict[str, Any] | RunDocument) -> NewRun | RunOutco
     )
 
 
-# Limits of the indexed columns (see db/tables.py), checked before writing so that SQLite,
-# which would accept anything, and PostgreSQL, which would fail the transaction, agree.
-_RUN_LIMITS = {"project": 200, "tag": 200}
-_SOURCE_LIMITS = {"branch": 200, "commit": 100}
-_RESULT_LIMITS = {"benchmark": 500, "metric": 200, "unit": 50}
-
-
-def _check_text(value: str | None, limit: int, field: str, errors: list[FieldError]) -> None:
-    if value is None:
-        return
-    if len(value) > limit:
-        errors.append(FieldError(field=field, message=f"longer than {limit} characters"))
-    elif "\x00" in value:
-        errors.append(FieldError(field=field, message="contains a NUL character"))
-
-
 def _column_problems(doc: RunDocument, index: int) -> list[FieldError]:
-    prefix = f"body.runs.{index}"
-    errors: list[FieldError] = []
-    for name, limit in _RUN_LIMITS.items():
-        _check_text(getattr(doc, name), limit, f"{prefix}.{name}", errors)
-    for name, limit in _SOURCE_LIMITS.items():
-        _check_text(getattr(doc.source, name), limit, f"{prefix}.source.{name}", errors)
-    _check_text(doc.environment.fingerprint, 200, f"{prefix}.environment.fingerprint", errors)
-    for number, result in enumerate(doc.results):
-        for name, limit in _RESULT_LIMITS.items():
-            _check_text(getattr(result, name), limit, f"{prefix}.results.{number}.{name}", errors)
-    for field, value in (
-        ("started_at", doc.started_at),
-        ("finished_at", doc.finished_at),
-        ("source.commit_time", doc.source.commit_time),
-    ):
-        try:
-            to_db(value)
-        except OverflowError:
-            errors.append(FieldError(field=f"{prefix}.{field}", message="out of range in UTC"))
+    # The model's rule (model.run.index_problems), checked before writing so that SQLite,
+    # which would accept anything, and PostgreSQL, which would fail the transaction, agree.
     # Params and the document are JSON text, where a NUL is escaped and harmless.
-    return errors[:20]
+    return [
+        FieldError(field=f"body.runs.{index}.{field}", message=problem)
+        for field, problem in index_problems(doc)[:20]
+    ]
 
 
 class Ingestor:

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from perffarm.gcpause import collector_paused
 from perffarm.loadtest.relays import read_points
 from perffarm.loadtest.sketch import DDSketch
-from perffarm.model.loadtest import MAX_BATCH_DATAPOINTS, DatapointBatch
+from perffarm.model.loadtest import MAX_BATCH_DATAPOINTS, MAX_METRICS_DEPTH, DatapointBatch
 from perffarm.server.core.errors import FieldProblem, Invalid
 
 _MAX_INT = 2**53
@@ -163,6 +163,42 @@ def _check_numbers(index: int, metrics: msgspec.Raw) -> None:
         ) from None
 
 
+def nested_too_deeply(raw: bytes, value: Any = None) -> bool:
+    """Whether the metrics ``raw`` (the JSON text; ``value`` its parsed form, when the caller
+    has it) nest deeper than MAX_METRICS_DEPTH levels. Cheap for flat metrics: text with
+    fewer opening brackets than the limit cannot nest deeper."""
+    if raw.count(b"{") + raw.count(b"[") <= MAX_METRICS_DEPTH:
+        return False
+    if value is None:
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return True  # deeper than orjson reads (1024 levels)
+    stack = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict):
+            node = list(node.values())
+        elif not isinstance(node, list):
+            continue
+        if level > MAX_METRICS_DEPTH:
+            return True
+        stack.extend((child, level + 1) for child in node)
+    return False
+
+
+def _check_depth(raw: bytes, points: list[_Point]) -> None:
+    if raw.count(b"{") + raw.count(b"[") <= MAX_METRICS_DEPTH:
+        return
+    for index, point in enumerate(points):
+        if nested_too_deeply(bytes(point.metrics)):
+            raise BatchError(
+                f"body.datapoints.{index}.metrics",
+                f"nested too deeply (more than {MAX_METRICS_DEPTH} levels; "
+                "metrics are flat objects)",
+            )
+
+
 def _parse_fast(raw: bytes) -> ParsedBatch:
     try:
         decoded = _DECODER.decode(raw)
@@ -197,6 +233,7 @@ def _parse_fast(raw: bytes) -> ParsedBatch:
             raise BatchError(f"body.datapoints.{index}.metrics", "must be an object")
         if point.timestamp is None:
             point.timestamp = stamp
+    _check_depth(raw, points)
     if _MAYBE_HUGE.search(raw):
         for index, point in enumerate(points):
             _check_numbers(index, point.metrics)

@@ -255,11 +255,6 @@ def test_runs_no_results_server_could_keep_are_refused_before_they_are_stored(
     assert _stored(store) == []
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="a message's control characters are printed as they are: perffarm.console's "
-    "report_error is to write them escaped (the console's own work, not this file's)",
-)
 @pytest.mark.parametrize("command", ["import", "ingest"])
 def test_a_file_name_with_a_line_break_is_still_one_line(
     command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

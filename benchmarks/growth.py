@@ -180,9 +180,9 @@ def measure(database: str, runs: int, datapoints: int, log_dir: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="10x smaller sizes")
+    parser.add_argument("--quick", action="store_true", help="1M samples instead of 5M")
     args = parser.parse_args()
-    runs, datapoints = (5_000, 100_000) if args.quick else (50_000, 1_000_000)
+    runs, datapoints = (10_000, 200_000) if args.quick else (50_000, 1_000_000)
     print(f"machine: {machine_description()}")
     print(f"sizes: {runs:,} runs of 20 results x 5 samples; {datapoints:,} datapoints")
     with tempfile.TemporaryDirectory() as scratch:

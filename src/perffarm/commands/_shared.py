@@ -61,7 +61,23 @@ STORE_OPTION = typer.Option(
 JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON instead.")
 
 CREDS_HELP = "Directory of credentials.json (or PERFFARM_CONFIG_DIR)."
+CREDS_DIR_OPTION = typer.Option(None, "--creds-dir", help=CREDS_HELP, show_default=False)
 ADMIN_HELP = "The server's admin token (or PERFFARM_ADMIN_TOKEN)."
+# The options of every command that acts on a server as you (``acting_as``).
+ACTING_SERVER_OPTION = typer.Option(
+    None,
+    "--server",
+    "-s",
+    help="Results server URL. Default: the one you signed in to last, else the registered one.",
+    show_default=False,
+)
+ACTING_ADMIN_TOKEN_OPTION = typer.Option(
+    None,
+    "--admin-token",
+    envvar="PERFFARM_ADMIN_TOKEN",
+    help=ADMIN_HELP + " Default: you, signed in with `perffarm login`.",
+    show_default=False,
+)
 DATABASE_HELP = "SQLite file path, or a postgresql://user@host/db URL."
 
 

@@ -5,7 +5,14 @@ from typing import Any
 
 import typer
 
-from perffarm.commands._shared import ADMIN_HELP, CREDS_HELP, JSON_OPTION, acting_as, group
+from perffarm.commands._shared import (
+    ACTING_ADMIN_TOKEN_OPTION,
+    ACTING_SERVER_OPTION,
+    CREDS_DIR_OPTION,
+    JSON_OPTION,
+    acting_as,
+    group,
+)
 
 app = group(
     "data",
@@ -13,22 +20,6 @@ app = group(
     "retention policy and the audit trail (as the signed-in user).\n\n"
     "Example: perffarm data delete 0b7e2c1a-5a47-4a2b-9d1c-2f3e4d5c6b7a",
 )
-
-_SERVER = typer.Option(
-    None,
-    "--server",
-    "-s",
-    help="Results server URL. Default: the one you signed in to last.",
-    show_default=False,
-)
-_ADMIN_TOKEN = typer.Option(
-    None,
-    "--admin-token",
-    envvar="PERFFARM_ADMIN_TOKEN",
-    help=ADMIN_HELP + " Default: you, signed in with `perffarm login`.",
-    show_default=False,
-)
-_CREDS = typer.Option(None, "--creds-dir", help=CREDS_HELP, show_default=False)
 
 
 def _call(
@@ -51,9 +42,9 @@ def _call(
 @app.command("delete")
 def data_delete(
     run_ids: list[str] = typer.Argument(..., help="Ids of the runs to delete."),
-    server: "str | None" = _SERVER,
-    admin_token: "str | None" = _ADMIN_TOKEN,
-    creds_dir: "str | None" = _CREDS,
+    server: "str | None" = ACTING_SERVER_OPTION,
+    admin_token: "str | None" = ACTING_ADMIN_TOKEN_OPTION,
+    creds_dir: "str | None" = CREDS_DIR_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Delete runs on the results server (your machines' runs; admins: any), with the
@@ -83,9 +74,9 @@ def data_delete(
 def data_delete_project(
     project: str = typer.Argument(..., help="The project whose runs all go."),
     yes: bool = typer.Option(False, "--yes", help="Do it: without it, nothing is deleted."),
-    server: "str | None" = _SERVER,
-    admin_token: "str | None" = _ADMIN_TOKEN,
-    creds_dir: "str | None" = _CREDS,
+    server: "str | None" = ACTING_SERVER_OPTION,
+    admin_token: "str | None" = ACTING_ADMIN_TOKEN_OPTION,
+    creds_dir: "str | None" = CREDS_DIR_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Delete every run of a project on the results server (admins). Recorded in the audit
@@ -109,9 +100,9 @@ def data_delete_project(
 def data_keep(
     run_id: str = typer.Argument(..., help="The run to keep whole."),
     off: bool = typer.Option(False, "--off", help="Remove the mark instead."),
-    server: "str | None" = _SERVER,
-    admin_token: "str | None" = _ADMIN_TOKEN,
-    creds_dir: "str | None" = _CREDS,
+    server: "str | None" = ACTING_SERVER_OPTION,
+    admin_token: "str | None" = ACTING_ADMIN_TOKEN_OPTION,
+    creds_dir: "str | None" = CREDS_DIR_OPTION,
 ) -> None:
     """Mark a run to keep its samples and attachments whatever the retention (your
     machines' runs; admins: any).
@@ -130,9 +121,9 @@ def data_keep_project(
     project: str = typer.Argument(..., help="The project."),
     branch: str = typer.Option("", "--branch", "-b", help="Only this branch of it."),
     off: bool = typer.Option(False, "--off", help="Remove the mark instead."),
-    server: "str | None" = _SERVER,
-    admin_token: "str | None" = _ADMIN_TOKEN,
-    creds_dir: "str | None" = _CREDS,
+    server: "str | None" = ACTING_SERVER_OPTION,
+    admin_token: "str | None" = ACTING_ADMIN_TOKEN_OPTION,
+    creds_dir: "str | None" = CREDS_DIR_OPTION,
 ) -> None:
     """Keep the samples of a project's runs (or one branch's) whatever the retention
     (admins); a release branch, say.
@@ -149,9 +140,9 @@ def data_keep_project(
 
 @app.command("retention")
 def data_retention(
-    server: "str | None" = _SERVER,
-    admin_token: "str | None" = _ADMIN_TOKEN,
-    creds_dir: "str | None" = _CREDS,
+    server: "str | None" = ACTING_SERVER_OPTION,
+    admin_token: "str | None" = ACTING_ADMIN_TOKEN_OPTION,
+    creds_dir: "str | None" = CREDS_DIR_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """The server's retention policy, what its database holds and what the policy would
@@ -178,9 +169,9 @@ def data_retention(
 @app.command("prune")
 def data_prune(
     dry_run: bool = typer.Option(False, "--dry-run", help="Count what would go; change nothing."),
-    server: "str | None" = _SERVER,
-    admin_token: "str | None" = _ADMIN_TOKEN,
-    creds_dir: "str | None" = _CREDS,
+    server: "str | None" = ACTING_SERVER_OPTION,
+    admin_token: "str | None" = ACTING_ADMIN_TOKEN_OPTION,
+    creds_dir: "str | None" = CREDS_DIR_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Apply the server's retention policy now (admins); the server does it daily.
@@ -205,9 +196,9 @@ def data_prune(
 @app.command("audit")
 def data_audit(
     limit: int = typer.Option(50, "--limit", "-n", min=1, max=1000, help="How many events."),
-    server: "str | None" = _SERVER,
-    admin_token: "str | None" = _ADMIN_TOKEN,
-    creds_dir: "str | None" = _CREDS,
+    server: "str | None" = ACTING_SERVER_OPTION,
+    admin_token: "str | None" = ACTING_ADMIN_TOKEN_OPTION,
+    creds_dir: "str | None" = CREDS_DIR_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Who deleted, retired or pruned what on the server, and when, newest first (admins).

@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from perffarm.commands._shared import ADMIN_HELP, CREDS_HELP, acting_as, group
+from perffarm.commands._shared import (
+    ACTING_ADMIN_TOKEN_OPTION,
+    ACTING_SERVER_OPTION,
+    ADMIN_HELP,
+    CREDS_DIR_OPTION,
+    CREDS_HELP,
+    acting_as,
+    group,
+)
 
 if TYPE_CHECKING:
     from perffarm.client import Client
@@ -24,22 +32,6 @@ app = group(
         "Example: perffarm machine register lab-01 --server http://perf.example.org:8080"
     ),
 )
-
-_SERVER = typer.Option(
-    None,
-    "--server",
-    "-s",
-    help="Results server URL. Default: the one you signed in to last, else the registered one.",
-    show_default=False,
-)
-_ADMIN_TOKEN = typer.Option(
-    None,
-    "--admin-token",
-    envvar="PERFFARM_ADMIN_TOKEN",
-    help=ADMIN_HELP + " Default: you, signed in with `perffarm login`.",
-    show_default=False,
-)
-_CREDS_DIR = typer.Option(None, "--creds-dir", help=CREDS_HELP, show_default=False)
 
 
 def _client(url: str, token: str | None) -> "Client":
@@ -143,9 +135,9 @@ def machine_register(
 @app.command("approve")
 def machine_approve(
     name: str = typer.Argument(..., help="The machine to approve."),
-    server: str | None = _SERVER,
-    admin_token: str | None = _ADMIN_TOKEN,
-    creds_dir: str | None = _CREDS_DIR,
+    server: str | None = ACTING_SERVER_OPTION,
+    admin_token: str | None = ACTING_ADMIN_TOKEN_OPTION,
+    creds_dir: str | None = CREDS_DIR_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print the machine as JSON."),
 ) -> None:
     """Approve a machine (admins): its stored runs become visible to everybody.
@@ -171,9 +163,9 @@ def machine_approve(
 
 @app.command("list")
 def machine_list(
-    server: str | None = _SERVER,
-    admin_token: str | None = _ADMIN_TOKEN,
-    creds_dir: str | None = _CREDS_DIR,
+    server: str | None = ACTING_SERVER_OPTION,
+    admin_token: str | None = ACTING_ADMIN_TOKEN_OPTION,
+    creds_dir: str | None = CREDS_DIR_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print the machines as JSON."),
 ) -> None:
     """List the machines a results server knows.
@@ -231,9 +223,9 @@ def _print_grants(name: str, grants: "list[MachineGrant]", as_json: bool) -> Non
 def machine_grant(
     name: str = typer.Argument(..., help="Your machine."),
     user: str = typer.Argument(..., help="The user who may act on it."),
-    server: str | None = _SERVER,
-    admin_token: str | None = _ADMIN_TOKEN,
-    creds_dir: str | None = _CREDS_DIR,
+    server: str | None = ACTING_SERVER_OPTION,
+    admin_token: str | None = ACTING_ADMIN_TOKEN_OPTION,
+    creds_dir: str | None = CREDS_DIR_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print the machine's grants as JSON."),
 ) -> None:
     """Let a user act on your machine: change its alerts and mark a new normal in its series.
@@ -260,9 +252,9 @@ def machine_grant(
 def machine_ungrant(
     name: str = typer.Argument(..., help="Your machine."),
     user: str = typer.Argument(..., help="The user who may no longer act on it."),
-    server: str | None = _SERVER,
-    admin_token: str | None = _ADMIN_TOKEN,
-    creds_dir: str | None = _CREDS_DIR,
+    server: str | None = ACTING_SERVER_OPTION,
+    admin_token: str | None = ACTING_ADMIN_TOKEN_OPTION,
+    creds_dir: str | None = CREDS_DIR_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print the machine's grants as JSON."),
 ) -> None:
     """End a user's right to act on your machine (given with `perffarm machine grant`).
@@ -286,9 +278,9 @@ def machine_ungrant(
 @app.command("grants")
 def machine_grants(
     name: str = typer.Argument(..., help="Your machine."),
-    server: str | None = _SERVER,
-    admin_token: str | None = _ADMIN_TOKEN,
-    creds_dir: str | None = _CREDS_DIR,
+    server: str | None = ACTING_SERVER_OPTION,
+    admin_token: str | None = ACTING_ADMIN_TOKEN_OPTION,
+    creds_dir: str | None = CREDS_DIR_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print the grants as JSON."),
 ) -> None:
     """List the users who may act on your machine besides you and the admins.
@@ -310,9 +302,9 @@ def machine_grants(
 @app.command("retire")
 def machine_retire(
     name: str = typer.Argument(..., help="Your machine."),
-    server: str | None = _SERVER,
-    admin_token: str | None = _ADMIN_TOKEN,
-    creds_dir: str | None = _CREDS_DIR,
+    server: str | None = ACTING_SERVER_OPTION,
+    admin_token: str | None = ACTING_ADMIN_TOKEN_OPTION,
+    creds_dir: str | None = CREDS_DIR_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print the machine as JSON."),
 ) -> None:
     """Retire a machine: its runs stay on every chart and comparison, it uploads no more.

@@ -35,7 +35,7 @@ def _times() -> Any:
 
 @st.composite
 def results(draw: st.DrawFn) -> dict[str, Any]:
-    size = draw(st.sampled_from([0, 1, 2, 5, 12, 60, 300]))
+    size = draw(st.sampled_from([0, 1, 2, 5, 12, 60, 300, 600]))
     samples = draw(st.lists(finite_floats(), min_size=size, max_size=size))
     result: dict[str, Any] = {
         "benchmark": draw(name_text(max_size=draw(st.sampled_from([40, 600])))),

@@ -131,9 +131,9 @@ def test_a_batch_stores_each_run_whole_or_not_at_all(farm: Farm) -> None:
             return
         outcomes = answer.json()["outcomes"]
         assert [o["index"] for o in outcomes] == list(range(len(body)))
-        stored = {o["id"] for o in outcomes if o["outcome"] in ("stored", "already stored")}
+        stored = {o["id"] for o in outcomes if o["outcome"] in ("stored", "already-stored")}
         for outcome, (document, _) in zip(outcomes, body, strict=True):
-            assert outcome["outcome"] in ("stored", "already stored", "invalid"), outcome
+            assert outcome["outcome"] in ("stored", "already-stored", "invalid"), outcome
             if outcome["outcome"] == "invalid":
                 assert outcome["errors"] and outcome["message"]
                 if document["id"] not in stored:

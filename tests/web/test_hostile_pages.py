@@ -3,14 +3,14 @@
 Hypothesis stores runs with hostile text and extreme numbers (through the upload door, as
 an agent would) for machines whose owners have hostile names, and a load test with
 hostile datapoints; then every page the dashboard declares (``routes.site.declared``: a
-new page without a case here fails) and every HTML-only route answers 200 as HTML with no
-user text read as markup, and every link of those pages leads somewhere (no 404, no 5xx).
+new page without a case here fails; an admin's pages are asked for with the admin token)
+and every HTML-only route answers 200 as HTML with no user text read as markup, and every
+link of those pages leads somewhere (no 404, no 5xx).
 Browser rendering is tests/web/test_every_page.py's; here the server's HTML is checked.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -113,7 +113,10 @@ PAGES: dict[str, Callable[[Dashboard, RunDocument, str], list[str]]] = {
     "person": lambda d, run, owner: [f"/people/{quote(owner, safe='')}"],
     "loadtests": lambda d, run, owner: ["/loadtests"],
     "loadtest": lambda d, run, owner: [f"/loadtests/{d.test_id}"],
+    "data": lambda d, run, owner: ["/admin/data"],
 }
+#: Pages only an admin sees: rendered, and their links followed, with the admin token.
+ADMIN_PAGES = {"data"}
 #: Routes that are HTML but not declared pages.
 OTHER_HTML = [_timeline]
 
@@ -137,8 +140,8 @@ def _links(html: str) -> set[str]:
     return found
 
 
-def _render(client: TestClient, url: str) -> str:
-    answer = client.get(url)
+def _render(client: TestClient, url: str, headers: dict[str, str] | None = None) -> str:
+    answer = client.get(url, headers=headers or {})
     assert answer.status_code == 200, (url, answer.status_code, answer.text[:300])
     assert answer.headers["content-type"].startswith("text/html"), url
     assert visible_markup(answer.text) == [], (url, visible_markup(answer.text))
@@ -167,13 +170,18 @@ def test_every_page_renders_hostile_data_and_its_links_lead_somewhere(dashboard:
         run = RunDocument.model_validate(document)
         if not dashboard.runs or dashboard.runs[-1].id != run.id:
             dashboard.runs.append(run)
-        urls = list(itertools.chain(*(case(dashboard, run, owner) for case in PAGES.values())))
-        urls += list(itertools.chain(*(case(run) for case in OTHER_HTML)))
-        links: set[str] = set()
-        for url in urls:
-            links |= _links(_render(dashboard.client, url))
-        for link in sorted(links - followed):
-            answer = dashboard.client.get(link, follow_redirects=False)
+        urls = [
+            (url, AUTH if name in ADMIN_PAGES else {})
+            for name, case in PAGES.items()
+            for url in case(dashboard, run, owner)
+        ]
+        urls += [(url, {}) for case in OTHER_HTML for url in case(run)]
+        links: dict[str, dict[str, str]] = {}
+        for url, headers in urls:
+            for link in _links(_render(dashboard.client, url, headers)):
+                links.setdefault(link, headers)
+        for link in sorted(set(links) - followed):
+            answer = dashboard.client.get(link, headers=links[link], follow_redirects=False)
             assert answer.status_code < 400, (link, answer.status_code, answer.text[:300])
             followed.add(link)
 

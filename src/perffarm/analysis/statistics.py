@@ -109,6 +109,10 @@ def summarize(samples: Sequence[float], *, confidence: float = CONFIDENCE) -> Su
         return Summary(n=0, warnings=["no samples"])
     assert basic.mean is not None
     mean = basic.mean
+    if not np.isfinite(values).all():
+        # Only a plug-in that changed samples after they were checked gets here: a summary
+        # holds finite figures, so there are none to give (the run keeps a note).
+        return Summary(n=n, warnings=["samples that are not finite numbers: no statistics"])
     summary = Summary(
         n=n,
         mean=mean,

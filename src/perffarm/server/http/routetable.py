@@ -10,6 +10,7 @@ route without a rule, and ``markdown`` writes the "who may do what" table.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -92,7 +93,9 @@ def markdown(routes: Iterable[Declared], grpc_methods: Mapping[str, Rule]) -> st
     lines += ["", "| route | rule |", "| --- | --- |"]
     for d in sorted(listed, key=lambda d: (d.path, d.method)):
         assert d.rule is not None
-        lines.append(f"| `{d.method} {_cell(d.path)}` | `{d.rule.name}` |")
+        # A path parameter's converter ({owner:text}) is how it is matched, not its name.
+        path = re.sub(r"\{(\w+):[^}]*\}", r"{\1}", d.path)
+        lines.append(f"| `{d.method} {_cell(path)}` | `{d.rule.name}` |")
     for method, which in sorted(grpc_methods.items()):
         lines.append(f"| gRPC `{method}` | `{which.name}` |")
     return "\n".join(lines) + "\n"

@@ -92,7 +92,6 @@ def test_unrecognised_file_says_what_was_tried(
 def test_ingest_stores_one_run_with_every_result(
     store_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("perffarm.agent.record")
     from perffarm.agent.store import LocalStore
 
     code = main(

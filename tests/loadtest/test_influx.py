@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from tests.loadtest.conftest import TOKEN, LoadTestServer
-from tests.support import free_port
+from tests.support import free_port, require
 
 INFLUXD = shutil.which("influxd")
-pytestmark = pytest.mark.skipif(INFLUXD is None, reason="influxd is not installed (apt influxdb)")
+require(INFLUXD is not None, "influxd is not installed (apt influxdb)")
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 PostgreSQL tests use the server at 127.0.0.1:5432 (trust auth). Each test gets a database
 of its own, created here and dropped afterwards. Without that server they skip, unless
-PERFFARM_REQUIRE_POSTGRES=1 (set by .ci/run), which turns the skip into a failure.
+PERFFARM_REQUIRE_POSTGRES=1 (set by .ci/run), which turns the skip into a failure (the
+one skip helper, tests/support.py).
 """
 
 from __future__ import annotations
@@ -11,22 +12,22 @@ import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
+
+from tests.support import unavailable
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "PERFFARM_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
 )
-REQUIRE_POSTGRES = os.environ.get("PERFFARM_REQUIRE_POSTGRES") == "1"
 # Tables printed by the commands under test must not fold, whatever width the test worker
 # (or a CI log) would give them; set before perffarm's console is created.
 os.environ["COLUMNS"] = "200"
 
 
-def _postgres_unavailable(reason: str) -> None:
-    if REQUIRE_POSTGRES:
-        pytest.fail(f"PostgreSQL is required (PERFFARM_REQUIRE_POSTGRES=1) but {reason}")
-    pytest.skip(f"PostgreSQL not available: {reason}")
+def _postgres_unavailable(reason: str) -> NoReturn:
+    unavailable(f"PostgreSQL is not available: {reason}", needs="postgres")
 
 
 @pytest.fixture

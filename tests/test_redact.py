@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+import uvicorn.logging
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -147,9 +148,8 @@ def test_the_filter_hides_messages_arguments_and_tracebacks() -> None:
 
 def test_arguments_stay_arguments_when_they_can() -> None:
     # uvicorn's access formatter unpacks record.args: hiding must keep them a tuple.
-    uvicorn_logging = pytest.importorskip("uvicorn.logging")
     logger = _logger("perffarm.test.access")
-    formatter = uvicorn_logging.AccessFormatter("%(request_line)s %(status_code)s")
+    formatter = uvicorn.logging.AccessFormatter("%(request_line)s %(status_code)s")
     stream = _own_output(logger, formatter)
     install(["perffarm.test.access"])
     logger.info(

@@ -7,20 +7,17 @@ meant to have them): then it fails, so that a broken setup cannot pass as a skip
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 from pathlib import Path
+from typing import NoReturn
 
-import pytest
+from tests.support import unavailable
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "adapters"
-REQUIRE_TOOLS = os.environ.get("PERFFARM_REQUIRE_TOOLS") == "1"
 
 
-def tool_missing(reason: str) -> None:
-    if REQUIRE_TOOLS:
-        pytest.fail(f"{reason} (PERFFARM_REQUIRE_TOOLS=1 makes a missing tool a failure)")
-    pytest.skip(reason)
+def tool_missing(reason: str) -> NoReturn:
+    unavailable(reason)
 
 
 def require_program(name: str) -> str:

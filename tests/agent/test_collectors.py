@@ -38,9 +38,23 @@ from perffarm.agent.collectors.git import strip_credentials
 from perffarm.agent.collectors.memory import GIB, MIB, rounded_total
 from perffarm.agent.collectors.os_info import os_release, read_sysctl
 from perffarm.model import Environment, Source
+from tests.support import require
 
 BUILT_IN = {"cpu", "memory", "os", "network", "disk", "python", "gpu", "git"}
-linux_only = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc and /sys")
+
+
+@pytest.fixture
+def _linux() -> None:
+    require(sys.platform == "linux", "reads /proc and /sys")
+
+
+@pytest.fixture
+def _posix_shell() -> None:
+    require(sys.platform != "win32", "the fake tool is a shell script")
+
+
+linux_only = pytest.mark.usefixtures("_linux")
+posix_shell = pytest.mark.usefixtures("_posix_shell")
 
 
 @pytest.fixture
@@ -307,7 +321,7 @@ def _fake_tool(bin_dir: Path, name: str, script: str) -> None:
     tool.chmod(tool.stat().st_mode | stat.S_IEXEC)
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="fake tool is a shell script")
+@posix_shell
 def test_gpu_section_from_nvidia_smi_output(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -334,7 +348,7 @@ def test_gpu_section_from_nvidia_smi_output(
     assert t4["max_memory_mhz"] is None and t4["power_limit_watts"] is None
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="fake tool is a shell script")
+@posix_shell
 def test_gpu_absent_is_not_applicable_but_a_broken_driver_is_an_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -97,7 +97,7 @@ def test_python_measurement_keeps_every_sample(tmp_path, store_path):
     assert result.metric == "time" and result.unit == "s"
     assert len(result.samples) == 6 and len(result.warmup_samples) == 1
     assert result.extra == {"calls_per_sample": 50}
-    assert all(0 < sample < 0.01 for sample in result.samples)
+    assert all(sample > 0 for sample in result.samples)
 
 
 def test_repeat_flag_wins_over_the_measurements_own_setting(tmp_path, store_path):

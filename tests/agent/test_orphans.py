@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 
 from perffarm.agent.store import LocalStore
+from tests.support import require
 
-pytestmark = pytest.mark.skipif(
-    not Path("/proc/self/environ").exists(), reason="finds processes through /proc (Linux)"
-)
+require(Path("/proc/self/environ").exists(), "finds processes through /proc (Linux)")
 
 MARK = "PERFFARM_TEST_ORPHAN_MARK"
 

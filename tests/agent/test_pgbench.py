@@ -28,15 +28,16 @@ from perffarm.agent.pgcluster import (
     reap_stale_clusters,
 )
 from perffarm.model import Direction, canonical_params
+from tests.support import require
 
 try:
     BIN_DIR = find_bin_dir()
 except ClusterError:  # pragma: no cover - the farm machines have PostgreSQL
     BIN_DIR = None
 
-pytestmark = pytest.mark.skipif(
-    BIN_DIR is None or not (BIN_DIR / "pgbench").exists(),
-    reason="PostgreSQL server binaries and pgbench are not installed",
+require(
+    BIN_DIR is not None and (BIN_DIR / "pgbench").exists(),
+    "PostgreSQL server binaries and pgbench are not installed",
 )
 
 

@@ -8,14 +8,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncssh
 import pytest
 
-asyncssh = pytest.importorskip("asyncssh")
-
-from perffarm.agent.config import load_suite  # noqa: E402
-from perffarm.agent.remote import RemoteError, SSHPool, SSHTarget  # noqa: E402
-from perffarm.agent.runner import RunSettings, run_suite  # noqa: E402
-from perffarm.agent.store import LocalStore  # noqa: E402
+from perffarm.agent.config import load_suite
+from perffarm.agent.remote import RemoteError, SSHPool, SSHTarget
+from perffarm.agent.runner import RunSettings, run_suite
+from perffarm.agent.store import LocalStore
 
 USER = "bench"
 PASSWORD = "correct horse battery"

@@ -25,8 +25,6 @@ from perffarm.redact import secret_values
 from perffarm.yamlfile import load_yaml, plain
 from tests.agent.test_farm_run import git
 
-pytest.importorskip("fastapi")
-
 PASSWORD = "s3cr3t-Pass"
 API_TOKEN = "tok-8f3a9c2e71d4b605"
 PRIVATE_KEY = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END KEY-----"

@@ -226,7 +226,6 @@ def test_sigterm_during_the_sleep_stops_at_once(farm):
 
 
 def test_new_runs_are_uploaded_and_the_suite_branches_used_when_the_server_has_none(farm, tmp_path):
-    pytest.importorskip("fastapi")
     from perffarm.commands import main
     from tests.server.support import ADMIN, ServerProcess
 

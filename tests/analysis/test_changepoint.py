@@ -161,3 +161,44 @@ def test_to_dict_is_json_ready() -> None:
     data = point.to_dict()
     assert data["index"] == point.index
     assert isinstance(data["magnitude_ci"], list) and len(data["magnitude_ci"]) == 2
+
+
+def _least_squares_split(values: np.ndarray, shortest: int = 3) -> int:
+    """Where one shift of mean explains the most of ``values`` (written out plainly here)."""
+
+    def explained(split: int) -> float:
+        left, right = values[:split], values[split:]
+        return len(left) * len(right) / len(values) * (left.mean() - right.mean()) ** 2
+
+    return max(range(shortest, len(values) - shortest + 1), key=explained)
+
+
+@pytest.mark.parametrize("seed", [10, 33, 45])
+def test_a_step_is_placed_where_one_shift_of_mean_explains_most(seed: int) -> None:
+    # Noisy steps whose windowed search lands a point or two off: the index is refined to
+    # the least-squares split of the span it is tested on, exactly.
+    series = np.concatenate((_noise(seed, 60, 100.0, 0.03), _noise(seed + 1000, 60, 110.0, 0.03)))
+    state = ChangePointState.from_values(series)
+    (point,) = state.change_points
+    lo = point.index - point.n_before
+    span = state.cleaned[lo : point.index + point.n_after]
+    assert point.index == lo + _least_squares_split(span)
+
+
+@pytest.mark.parametrize("seed", range(1, 4))
+def test_the_p_value_is_the_t_test_corrected_for_every_split_it_could_have_chosen(
+    seed: int,
+) -> None:
+    from scipy import stats
+
+    # A step small against the noise, so that the p-value is far from 0.
+    series = np.concatenate((_noise(seed, 60, 100.0, 0.05), _noise(seed + 1, 60, 108.0, 0.05)))
+    state = ChangePointState.from_values(series)
+    (point,) = state.change_points
+    # The sides the point reports (at most a window's worth each), from the values tested.
+    before = state.cleaned[point.index - point.n_before : point.index]
+    after = state.cleaned[point.index : point.index + point.n_after]
+    plain = stats.ttest_ind(before, after, equal_var=True).pvalue
+    splits = point.n_before + point.n_after - 2 * 3 + 1  # each leaving three points a side
+    assert 1e-13 < point.p_value < 1e-3
+    assert point.p_value == pytest.approx(plain * splits, rel=1e-9)

@@ -178,7 +178,6 @@ def commit(repo: Path, name: str, when: datetime) -> str:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    pytest.importorskip("fastapi")
     from tests.server.support import ServerProcess
 
     tmp = tmp_path_factory.mktemp("gate-server")

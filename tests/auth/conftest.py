@@ -7,9 +7,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-
-pytest.importorskip("fastapi")
-
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 

@@ -18,6 +18,7 @@ import pytest
 from perffarm.commands import main
 from tests.auth.conftest import PASSWORD
 from tests.server.support import ADMIN, ServerProcess
+from tests.support import require
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -33,11 +34,10 @@ ARGS = [
 
 
 def _need_browser() -> None:
-    if os.environ.get("PERFFARM_REQUIRE_TOOLS") == "1":
-        return
-    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
-        pytest.skip("headless Chromium is not installed")
-    pytest.importorskip("playwright.sync_api")
+    require(
+        Path(CHROMIUM).exists() and shutil.which("chromium") is not None,
+        "headless Chromium is not installed",
+    )
 
 
 def _cli(*args: str, **kw) -> subprocess.CompletedProcess:  # type: ignore[no-untyped-def]

@@ -16,8 +16,6 @@ from typing import Any
 import httpx
 import pytest
 
-pytest.importorskip("fastapi")
-
 from perffarm.server.settings import database_url
 from perffarm.server.store import tables as t
 from perffarm.server.store.engine import make_engine

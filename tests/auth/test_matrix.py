@@ -17,8 +17,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("fastapi")
-
 from perffarm.server import permissions
 from perffarm.server.http import routetable
 from tests.auth.matrix import (

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("fastapi")
-
 from perffarm.app import permission_table
 from perffarm.server.http import routetable
 

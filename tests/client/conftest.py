@@ -7,8 +7,6 @@ from dataclasses import dataclass
 
 import pytest
 
-pytest.importorskip("fastapi")
-
 from perffarm.client import Client
 from tests.server.support import ADMIN, ServerProcess
 

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from perffarm.commands import agent
+from tests.support import require
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the help names Linux's path")
 def test_the_log_file_help_names_the_default_log_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    require(sys.platform.startswith("linux"), "the help names Linux's path")
     monkeypatch.delenv("XDG_STATE_HOME", raising=False)
     default = agent.default_log_file()
     assert default.name == "agent.log"

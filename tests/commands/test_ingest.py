@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from perffarm.adapters.registry import parse_path
 from perffarm.commands import main
 from tests.adapters.tools import DATA
 
@@ -92,7 +93,6 @@ def test_unrecognised_file_says_what_was_tried(
 def test_ingest_stores_one_run_with_every_result(
     store_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("perffarm.agent.record")
     from perffarm.agent.store import LocalStore
 
     code = main(
@@ -107,6 +107,12 @@ def test_ingest_stores_one_run_with_every_result(
     assert len(run.results) == 15
     encode = next(r for r in run.results if r.params.get("format") == "gob" and r.metric == "time")
     assert encode.summary is not None and encode.summary.n == 3
+    # Every sample of the file is stored, as written there (ns/op, in seconds).
+    assert encode.samples == pytest.approx([4012e-9, 3998e-9, 4050e-9], rel=1e-12)
+    _, parsed = parse_path(GO_SAMPLE)
+    assert [(r.benchmark, r.metric, r.params, r.samples) for r in run.results] == [
+        (r.benchmark, r.metric, r.params, r.samples) for r in parsed.results
+    ]
     assert any(name.startswith("tool.") for name in run.environment.sections)
 
 

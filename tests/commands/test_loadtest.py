@@ -10,8 +10,6 @@ import pytest
 
 from perffarm.commands import main
 
-pytest.importorskip("fastapi")
-
 
 def _server(tmp_path: Path, *extra: str) -> list[str]:
     return [

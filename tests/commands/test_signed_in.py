@@ -14,8 +14,6 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-pytest.importorskip("fastapi")
-
 from perffarm.client.credentials import UserTokens, save_user_tokens
 from perffarm.commands import main
 from perffarm.server.settings import database_url

@@ -8,8 +8,6 @@ import json
 import subprocess
 import sys
 
-import pytest
-
 # Imported by a command only when it runs.
 HEAVY = (
     "perffarm.server",
@@ -79,7 +77,6 @@ def test_python_m_perffarm_commands_runs_the_command() -> None:
 
 def test_the_light_copies_of_library_constants_agree_with_the_library() -> None:
     # The command modules repeat a few constants rather than import their modules.
-    pytest.importorskip("numpy")
     from perffarm.adapters import registry
     from perffarm.agent import store
     from perffarm.analysis import changepoint, compare

@@ -12,8 +12,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-pytest.importorskip("fastapi")
-
 from perffarm.agent import upload as upload_module
 from perffarm.agent.store import LocalStore
 from perffarm.agent.upload import (

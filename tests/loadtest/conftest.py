@@ -12,9 +12,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-pytest.importorskip("fastapi")
-pytest.importorskip("websockets")
-
 from tests.support import free_port
 
 TOKEN = "loadtest-token"

@@ -234,11 +234,29 @@ def test_chunk_ids_follow_commit_order_on_postgresql(postgres_url: str, tmp_path
             )
             same_test = pool.submit(store.add_batch, "ordered", batch(1))
             assert pool.submit(store.add_batch, "other", batch(1)).result(timeout=30) == (3, False)
-            time.sleep(0.5)
+            # The same test's batch must wait for that writer: wait until PostgreSQL shows
+            # it waiting on a lock (the positive signal), checking it never finished first.
+            deadline = time.monotonic() + 30
+            while not _a_session_waits_on_a_lock(store.engine):
+                assert not same_test.done(), "the batch did not wait for the other writer"
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
             assert not same_test.done()
         assert same_test.result(timeout=30) == (3, False)
         stored = client.get("/api/v1/loadtests/ordered/datapoints", params={"after": 0}).json()
         assert [p["peerId"] for p in stored["datapoints"]] == ["first", "w-0", "w-1", "w-2"]
+
+
+def _a_session_waits_on_a_lock(engine: sa.Engine) -> bool:
+    # A new connection each time: pg_stat_activity is a snapshot per transaction.
+    with engine.connect() as conn:
+        waiting = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        ).scalar_one()
+    return bool(waiting)
 
 
 @pytest.mark.postgres

@@ -241,7 +241,6 @@ def test_a_notifier_that_cannot_be_loaded_is_logged_and_left_out(
 @pytest.mark.slow
 def test_a_worker_runs_on_the_third_party_transport_and_routine(tmp_path: Path) -> None:
     """The real worker command, its transport and routine named on the command line."""
-    pytest.importorskip("fastapi")
     from tests.loadtest.conftest import TOKEN, LoadTestServer, cli
 
     server = LoadTestServer(tmp_path, str(tmp_path / "lt.db")).start()

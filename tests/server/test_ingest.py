@@ -125,6 +125,23 @@ def test_batch_stores_the_valid_runs_and_names_the_bad_fields_of_the_invalid(
     assert _count(settings, t.results) == 6
 
 
+def test_a_changed_copy_later_in_the_same_batch_is_a_conflict_not_already_stored(
+    api: Api, settings
+) -> None:
+    auth = api.register()
+    run = make_run(results=2)
+    changed = run.model_copy(update={"tag": "different"})
+
+    answer = api.batch([run, changed, run], auth)
+
+    assert answer.status_code == 200, answer.text
+    outcomes = answer.json()["outcomes"]
+    assert [o["outcome"] for o in outcomes] == ["stored", "conflict", "already-stored"]
+    assert "earlier in this batch" in outcomes[1]["message"]
+    assert _count(settings, t.runs) == 1
+    assert json.loads(api.get(f"/runs/{run.id}").text) == json.loads(run.to_json())
+
+
 def test_invalid_single_run_is_a_422_naming_each_field(api: Api) -> None:
     auth = api.register()
     doc = make_run().model_dump(mode="json", by_alias=True)

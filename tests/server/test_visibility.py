@@ -11,9 +11,6 @@ import json
 from collections.abc import Iterator
 
 import pytest
-
-pytest.importorskip("fastapi")
-
 from fastapi.testclient import TestClient
 
 from perffarm.app import create_app

@@ -4,23 +4,21 @@ tests of the pages and their twins that need no browser."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
-
-pytest.importorskip("fastapi")
-
 from fastapi.testclient import TestClient
 
 from perffarm.app import create_app
 from perffarm.server.settings import Settings
 from tests.conftest import POSTGRES_ADMIN_URL, _postgres_unavailable
 from tests.server.support import ADMIN, ServerProcess
+from tests.support import unavailable
 from tests.web.support import Farm, populate
 
 CHROMIUM = "/usr/bin/chromium"
@@ -34,15 +32,12 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-REQUIRE_TOOLS = os.environ.get("PERFFARM_REQUIRE_TOOLS") == "1"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
-def _missing(reason: str) -> None:
-    if REQUIRE_TOOLS:
-        pytest.fail(f"{reason} (PERFFARM_REQUIRE_TOOLS=1 makes a missing tool a failure)")
-    pytest.skip(reason)
+def _missing(reason: str) -> NoReturn:
+    unavailable(reason)
 
 
 @contextmanager

@@ -69,18 +69,22 @@ def place(
             alice={"Authorization": f"Bearer {secrets['alice']}"},
             bob={"Authorization": f"Bearer {secrets['bob']}"},
         )
-        with httpx.Client(base_url=server.url, timeout=60) as client:
-            # Registered by alice herself: she owns it; nobody approved it.
-            answer = client.post(
-                "/api/v1/machines",
-                json={"name": "pending-01", "owner": "alice"},
-                headers=found.alice,
-            )
-            assert answer.status_code == 201, answer.text
-            machine = {"Authorization": f"Bearer pending-01:{answer.json()['secret']}"}
-            main, _ = timeline_runs("pending-01")
-            upload(client, machine, main[:POINTS])
+        _pending_machine(found, "pending-01")
         yield found
+
+
+def _pending_machine(place: Place, name: str, owner: str = "alice") -> None:
+    """A machine registered by its owner (nobody approved it), with runs. Each test that
+    approves one makes its own, so the tests' order does not matter."""
+    headers = place.alice if owner == "alice" else place.bob
+    with httpx.Client(base_url=place.url, timeout=60) as client:
+        answer = client.post(
+            "/api/v1/machines", json={"name": name, "owner": owner}, headers=headers
+        )
+        assert answer.status_code == 201, answer.text
+        machine = {"Authorization": f"Bearer {name}:{answer.json()['secret']}"}
+        main, _ = timeline_runs(name)
+        upload(client, machine, main[:POINTS])
 
 
 @contextmanager
@@ -109,18 +113,20 @@ def signed_in(browser: Any, url: str, name: str | None) -> Iterator[Any]:
         context.close()
 
 
-def _series(place: Place, headers: dict[str, str] | None = None) -> list[dict]:
+def _series(
+    place: Place, headers: dict[str, str] | None = None, machine: str = "pending-01"
+) -> list[dict]:
     answer = httpx.get(
-        f"{place.url}/api/v1/series", params={**SERIES, "machine": "pending-01"}, headers=headers
+        f"{place.url}/api/v1/series", params={**SERIES, "machine": machine}, headers=headers
     )
     assert answer.status_code == 200, answer.text
     return answer.json()["items"]
 
 
-def _results(place: Place, headers: dict[str, str] | None = None) -> list[dict]:
-    answer = httpx.get(
-        f"{place.url}/api/v1/results", params={"machine": "pending-01"}, headers=headers
-    )
+def _results(
+    place: Place, headers: dict[str, str] | None = None, machine: str = "pending-01"
+) -> list[dict]:
+    answer = httpx.get(f"{place.url}/api/v1/results", params={"machine": machine}, headers=headers)
     assert answer.status_code == 200, answer.text
     return answer.json()["items"]
 
@@ -171,7 +177,8 @@ def test_the_owner_sees_her_unapproved_machine_and_nobody_else_does(
 def test_an_admin_approves_from_the_page_and_forged_posts_are_refused(
     place: Place, browser: Any, screenshots: Path
 ) -> None:
-    approve = f"{place.url}/auth/machines/pending-01/approve"
+    _pending_machine(place, "approve-01", owner="bob")
+    approve = f"{place.url}/auth/machines/approve-01/approve"
     # A signed-in user who is not an admin gets no button, and a post of theirs is refused
     # even with a valid CSRF token.
     with signed_in(browser, place.url, "bob") as page:
@@ -180,7 +187,7 @@ def test_an_admin_approves_from_the_page_and_forged_posts_are_refused(
         refused = page.request.post(approve, form={"csrf_token": token})
         assert refused.status == 403 and "Only admins" in refused.text()
     with signed_in(browser, place.url, "root") as page:
-        row = page.locator("tr", has_text="pending-01")
+        row = page.locator("tr", has_text="approve-01")
         button = row.locator("form.approve button")
         assert button.count() == 1
         shot(page, screenshots, "machines-approve.png")
@@ -188,19 +195,20 @@ def test_an_admin_approves_from_the_page_and_forged_posts_are_refused(
         for form in ({}, {"csrf_token": "x" * 43}):
             forged = page.request.post(approve, form=form)
             assert forged.status == 403 and "did not come from this site" in forged.text()
-        assert _series(place) == []  # still hidden from everybody else
+        assert _series(place, machine="approve-01") == []  # still hidden from everybody else
         # The button, reached with the keyboard.
         button.focus()
         with page.expect_navigation():
             page.keyboard.press("Enter")
         assert page.url.endswith("/machines")
         assert (
-            "no" not in page.locator("tr", has_text="pending-01").locator("td").nth(6).inner_text()
+            "no" not in page.locator("tr", has_text="approve-01").locator("td").nth(6).inner_text()
         )
-        assert page.locator("form.approve").count() == 0
+        assert page.locator("tr", has_text="approve-01").locator("form.approve").count() == 0
     # Approved: everybody sees its runs now.
-    assert len(_series(place)) == POINTS and len(_results(place, place.bob)) == POINTS
-    machine = httpx.get(f"{place.url}/api/v1/machines/pending-01").json()
+    assert len(_series(place, machine="approve-01")) == POINTS
+    assert len(_results(place, place.bob, machine="approve-01")) == POINTS
+    machine = httpx.get(f"{place.url}/api/v1/machines/approve-01").json()
     assert machine["approved"] is True
     # Without the session (a cross-site form post carries no intent): refused as any caller
     # without credentials is (401), not approved.

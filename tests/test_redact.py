@@ -215,6 +215,8 @@ def test_the_access_log_keeps_one_line_per_request(capsys: pytest.CaptureFixture
     logger = logging.getLogger("perffarm.test.access")
     logger.addHandler(handler)
     logger.propagate = False
+    # Its own level: whatever another test left the root logger at (random order).
+    logger.setLevel(logging.INFO)
     install(["perffarm.test.access"])
     try:
         for n in range(10):

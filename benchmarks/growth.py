@@ -130,9 +130,8 @@ def measure(database: str, runs: int, datapoints: int, log_dir: Path) -> None:
         with_runs = database_bytes(engine)
         results = runs * 20
         print(f"  {runs:,} runs ({results:,} results, {results * 5:,} samples) in {seconds:.1f} s")
-        print(
-            f"  bytes per million results: {(with_runs - empty) / results * 1e6 / 2**20:,.0f} MiB"
-        )
+        per_result = (with_runs - empty) / results
+        print(f"  bytes per million results: {per_result * 1e6 / 2**20:,.0f} MiB")
         send_datapoints(client, "growth", datapoints)
         with_points = database_bytes(engine)
         per_million = (with_points - with_runs) / datapoints * 1e6 / 2**20
@@ -171,10 +170,19 @@ def measure(database: str, runs: int, datapoints: int, log_dir: Path) -> None:
         )
         lifecycle.vacuum(engine)
         after = database_bytes(engine)
+        fresh_bytes = len(fresh) * 20 * per_result
         print(
             f"  database: {with_points / 2**20:,.0f} MiB before the prune, "
-            f"{after / 2**20:,.0f} MiB after it and VACUUM (with {len(fresh):,} new runs)"
+            f"{after / 2**20:,.0f} MiB after it and VACUUM, of which about "
+            f"{fresh_bytes / 2**20:,.0f} MiB are the "
+            f"{len(fresh):,} runs sent meanwhile: the pruned data went from "
+            f"{with_points / 2**20:,.0f} to about {(after - fresh_bytes) / 2**20:,.0f} MiB"
         )
+        if engine.dialect.name == "postgresql":
+            print(
+                "  (PostgreSQL's VACUUM makes the space reusable by new rows; it does not "
+                "give it back to the file system)"
+            )
     engine.dispose()
 
 

@@ -86,21 +86,25 @@ def reducible_totals(conn: sa.Connection, before: datetime) -> tuple[int, int, i
 def reduce_runs(conn: sa.Connection, reduced: list[tuple[str, str]], *, at: datetime) -> None:
     """Keep only the summaries of runs, given as (id, document without samples and
     attachments): the documents replaced, their results' samples emptied (their summary
-    columns stay). Two statements for the whole batch."""
+    columns stay). Two statements for the whole batch; a run marked keep (or reduced) since
+    it was read is left as it is."""
     if not reduced:
         return
     r = t.runs
     conn.execute(
         r.update()
-        .where(r.c.id == sa.bindparam("run_id"))
+        .where(
+            r.c.id == sa.bindparam("run_id"),
+            r.c.keep.is_(False),
+            r.c.samples_removed_at.is_(None),
+        )
         .values(document=sa.bindparam("reduced"), samples_removed_at=to_db(at)),
         [{"run_id": run_id, "reduced": document} for run_id, document in reduced],
     )
-    conn.execute(
-        t.results.update()
-        .where(t.results.c.run_id.in_([run_id for run_id, _ in reduced]))
-        .values(samples="[]")
+    done = sa.select(r.c.id).where(
+        r.c.id.in_([run_id for run_id, _ in reduced]), r.c.samples_removed_at == to_db(at)
     )
+    conn.execute(t.results.update().where(t.results.c.run_id.in_(done)).values(samples="[]"))
 
 
 def set_run_keep(conn: sa.Connection, run_id: str, keep: bool) -> None:

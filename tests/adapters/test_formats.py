@@ -8,6 +8,7 @@ figures below are read off those files by hand.
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
 import pytest
@@ -516,3 +517,26 @@ def test_wrk_runs_printed_one_after_another_stay_apart() -> None:
     assert len(parsed.results) == 13 + 22
     assert pick(parsed, "http://127.0.0.1:8000/", "requests/s").samples == [16526.27]
     assert pick(parsed, "http://10.0.0.5:8080/api/items", "requests/s").params["threads"] == 4
+
+
+def test_pyperf_peak_memory_shared_by_every_run_counts_for_each(tmp_path: Path) -> None:
+    # pyperf moves metadata every run shares into the benchmark's own: two workers with the
+    # same peak wrote it there only (a real timeit run found it), and it was lost.
+    document = {
+        "version": "1.0",
+        "metadata": {"perf_version": "2.8.1"},
+        "benchmarks": [
+            {
+                "metadata": {"name": "timeit", "unit": "second", "mem_max_rss": 9_000_000},
+                "runs": [
+                    {"values": [1.0, 2.0], "metadata": {"loops": 4}},
+                    {"values": [1.5, 2.5], "metadata": {"loops": 4}},
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "pyperf.json"
+    path.write_text(json.dumps(document))
+    parsed = parse_file("pyperf", path)
+    assert pick(parsed, "timeit", "max RSS").samples == [9_000_000.0, 9_000_000.0]
+    assert pick(parsed, "timeit", "time").samples == [1.0, 2.0, 1.5, 2.5]

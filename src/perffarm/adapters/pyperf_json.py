@@ -58,17 +58,23 @@ def _results(entry: Node, common: dict[str, Any]) -> list[Result]:
     warmups: list[float] = []
     max_rss: list[float] = []
     loops: list[int] = []
+    shared_rss = metadata.get("mem_max_rss")
     for run in entry.get("runs").elements():
         if (run_values := run.opt("values")) is not None:
             values.extend(run_values.numbers())
         if (run_warmups := run.opt("warmups")) is not None:
             for pair in run_warmups.elements():
                 warmups.append(pair.at(1).number())
-        if (run_metadata := run.opt("metadata")) is not None:
-            if (rss := run_metadata.opt_number("mem_max_rss")) is not None:
-                max_rss.append(rss)
-            if (run_loops := run_metadata.opt("loops")) is not None:
-                loops.append(run_loops.integer())
+        run_metadata = run.opt("metadata")
+        rss = run_metadata.opt_number("mem_max_rss") if run_metadata is not None else None
+        if rss is None and isinstance(shared_rss, int | float) and not isinstance(shared_rss, bool):
+            # pyperf moves a value every run shares into the benchmark's (or the file's)
+            # metadata: identical peaks of memory are then nowhere in the runs themselves.
+            rss = float(shared_rss)
+        if rss is not None:
+            max_rss.append(rss)
+        if run_metadata is not None and (run_loops := run_metadata.opt("loops")) is not None:
+            loops.append(run_loops.integer())
     extra: dict = {}
     if "loops" in metadata or loops:
         extra["loops"] = loops or metadata["loops"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
@@ -30,9 +31,9 @@ def _postgres_unavailable(reason: str) -> NoReturn:
     unavailable(f"PostgreSQL is not available: {reason}", needs="postgres")
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A SQLAlchemy URL of a new, empty PostgreSQL database, dropped after the test."""
+@contextmanager
+def new_postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database (its plain ``postgresql://`` URL), dropped after."""
     try:
         import psycopg
     except ImportError:
@@ -43,12 +44,18 @@ def postgres_url() -> Iterator[str]:
             conn.execute(f'CREATE DATABASE "{name}"')
     except psycopg.OperationalError as exc:
         _postgres_unavailable(str(exc).strip().splitlines()[0])
-    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
     try:
-        yield f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
+        yield f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
     finally:
         with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A SQLAlchemy URL of a new, empty PostgreSQL database, dropped after the test."""
+    with new_postgres_database() as url:
+        yield url.replace("postgresql://", "postgresql+psycopg://", 1)
 
 
 @pytest.fixture

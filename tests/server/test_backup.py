@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from perffarm.server.settings import database_url
 from perffarm.server.store import migrate
 from perffarm.server.store.backup import row_counts
 from perffarm.server.store.engine import make_engine
+from tests.conftest import new_postgres_database
 from tests.server.support import ADMIN, ServerProcess, make_run
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -35,22 +37,10 @@ def kind(request: pytest.FixtureRequest) -> str:
 def _new_database(kind: str, tmp_path: Path, name: str, request: pytest.FixtureRequest) -> str:
     if kind == "sqlite":
         return str(tmp_path / f"{name}.db")
-    # A second PostgreSQL database for the same test: the fixture makes one per request.
-    import psycopg
-
-    from tests.conftest import POSTGRES_ADMIN_URL
-
-    database = f"perffarm_test_{name}_{id(request):x}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{database}"')
-
-    def drop() -> None:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-
-    request.addfinalizer(drop)
-    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{database}"
+    # Further PostgreSQL databases for the same test: the fixture makes one per request.
+    databases = ExitStack()
+    request.addfinalizer(databases.close)
+    return databases.enter_context(new_postgres_database())
 
 
 def _machine(server: ServerProcess, name: str) -> dict[str, str]:

@@ -4,7 +4,6 @@ tests of the pages and their twins that need no browser."""
 
 from __future__ import annotations
 
-import secrets
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from perffarm.app import create_app
 from perffarm.server.settings import Settings
-from tests.conftest import POSTGRES_ADMIN_URL, _postgres_unavailable
+from tests.conftest import new_postgres_database
 from tests.server.support import ADMIN, ServerProcess
 from tests.support import unavailable
 from tests.web.support import Farm, populate
@@ -47,21 +46,8 @@ def scratch_database(kind: str, folder: Path) -> Iterator[str]:
     if kind == "sqlite":
         yield str(folder / "farm.db")
         return
-    try:
-        import psycopg
-    except ImportError:
-        _postgres_unavailable("psycopg is not installed")
-    name = f"perffarm_test_{secrets.token_hex(6)}"
-    try:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        _postgres_unavailable(str(exc).strip().splitlines()[0])
-    try:
-        yield f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with new_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session", params=DATABASES)

@@ -115,7 +115,7 @@ def prune(
     if doomed_runs:
         store.delete(doomed_runs)
         store.vacuum()
-    report.bytes_after = store.size() + sum(
-        build.size for root in build_roots for build in build_directories(root)
-    )
+    # The directories were measured once, before: those kept are what is left.
+    gone = {Path(build.path) for build in report.builds_removed}
+    report.bytes_after = store.size() + sum(b.size for b in builds if b.path not in gone)
     return report
